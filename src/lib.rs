@@ -1,0 +1,9 @@
+//! nsoffload: admission webhooks and reconciler for Kubernetes namespace offloading.
+//!
+//! The crate is split by dependency direction: `api` (types and constants) and `policy`
+//! (pure decisions) know nothing about HTTP or the API server; `admission` adapts
+//! AdmissionReviews to those decisions; `server` and `state` do the I/O.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod policy;

@@ -1,0 +1,196 @@
+//! Pod mutation on CREATE (SPEC §3): toleration and node affinity from the namespace's policy.
+//!
+//! `mutate` is a pure function of (pod, policy, RuntimeClass name) that returns explicit JSON
+//! Patch operations touching only `/spec/tolerations` and `/spec/affinity`. The pod is read
+//! through [`PodView`], which decodes just the three fields the decision needs and keeps the
+//! affinity as raw JSON, so nothing the pod carries is lost by a round trip through typed
+//! values. The per-namespace part of the work ([`PodPolicy`]) is computed once when the
+//! NamespaceOffloading changes, not on every request.
+
+use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
+use jsonptr::PointerBuf;
+use k8s_openapi::api::core::v1::Toleration;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::affinity::ImposedSelector;
+use super::toleration::{tolerates_virtual_node, virtual_node_toleration};
+use crate::api::{NamespaceOffloadingSpec, PodOffloadingStrategy};
+
+/// The fields of a pod that the mutation reads; everything else is skipped while parsing.
+#[derive(Debug, Default, Deserialize)]
+pub struct PodView {
+    /// The pod spec's scheduling fields (a pod without a spec cannot be patched).
+    #[serde(default)]
+    pub spec: Option<PodSpecView>,
+}
+
+/// `spec.tolerations`, `spec.affinity` (raw) and `spec.runtimeClassName`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpecView {
+    /// Existing tolerations (only appended to, never rewritten).
+    #[serde(default)]
+    pub tolerations: Option<Vec<Toleration>>,
+    /// The affinity exactly as received.
+    #[serde(default)]
+    pub affinity: Option<Value>,
+    /// The pod's RuntimeClass.
+    #[serde(default)]
+    pub runtime_class_name: Option<String>,
+}
+
+/// A pod whose scheduling fields cannot be patched (the API server would reject it anyway).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} must be an object")]
+pub struct InvalidPod(&'static str);
+
+/// A namespace's pod policy, precomputed from its NamespaceOffloading spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodPolicy {
+    strategy: PodOffloadingStrategy,
+    /// I of SPEC §3.4, for pods without the RuntimeClass.
+    imposed: Option<ImposedSelector>,
+    /// For pods with the RuntimeClass: the `Remote` selector, only when the cluster selector
+    /// has terms (SPEC §3.2).
+    imposed_runtime_class: Option<ImposedSelector>,
+}
+
+impl PodPolicy {
+    /// Precomputes the policy of a NamespaceOffloading spec.
+    pub fn new(spec: &NamespaceOffloadingSpec) -> Self {
+        let cs = spec.selector_terms();
+        let strategy = spec.pod_offloading_strategy;
+        let imposed_runtime_class = match strategy {
+            PodOffloadingStrategy::Local => None,
+            _ if cs.is_empty() => None,
+            _ => ImposedSelector::for_strategy(PodOffloadingStrategy::Remote, cs),
+        };
+        PodPolicy {
+            strategy,
+            imposed: ImposedSelector::for_strategy(strategy, cs),
+            imposed_runtime_class,
+        }
+    }
+
+    /// The pod offloading strategy.
+    pub fn strategy(&self) -> PodOffloadingStrategy {
+        self.strategy
+    }
+}
+
+/// The patch operations that apply `policy` to `pod` (empty when nothing changes).
+pub fn mutate(
+    pod: &PodView,
+    policy: &PodPolicy,
+    runtime_class: &str,
+) -> Result<Vec<PatchOperation>, InvalidPod> {
+    if policy.strategy == PodOffloadingStrategy::Local {
+        return Ok(Vec::new());
+    }
+    let spec = pod.spec.as_ref().ok_or(InvalidPod("spec"))?;
+    let mut ops = Vec::new();
+    let imposed = if spec.runtime_class_name.as_deref() == Some(runtime_class) {
+        // The RuntimeClass brings the toleration; only restrict to the selected clusters.
+        policy.imposed_runtime_class.as_ref()
+    } else {
+        if !spec
+            .tolerations
+            .iter()
+            .flatten()
+            .any(tolerates_virtual_node)
+        {
+            ops.push(toleration_op(spec.tolerations.is_some()));
+        }
+        policy.imposed.as_ref()
+    };
+    if let Some(imposed) = imposed {
+        ops.extend(affinity_op(spec.affinity.as_ref(), imposed)?);
+    }
+    Ok(ops)
+}
+
+/// Parses `pod` (its JSON) and applies [`mutate`]; for tests and tools that hold a pod value.
+pub fn mutate_json(
+    pod: &Value,
+    policy: &PodPolicy,
+    runtime_class: &str,
+) -> Result<Vec<PatchOperation>, String> {
+    let view = PodView::deserialize(pod).map_err(|e| e.to_string())?;
+    mutate(&view, policy, runtime_class).map_err(|e| e.to_string())
+}
+
+fn toleration_op(list_exists: bool) -> PatchOperation {
+    let tv = serde_json::to_value(virtual_node_toleration()).unwrap_or(Value::Null);
+    if list_exists {
+        add("/spec/tolerations/-", tv)
+    } else {
+        add("/spec/tolerations", Value::Array(vec![tv]))
+    }
+}
+
+/// The operation that merges `imposed` into the required node affinity, creating whichever
+/// parents are missing; `None` when the terms already say the same.
+fn affinity_op(
+    affinity: Option<&Value>,
+    imposed: &ImposedSelector,
+) -> Result<Option<PatchOperation>, InvalidPod> {
+    const LEVELS: [(&str, &str); 3] = [
+        ("spec.affinity", "/spec/affinity"),
+        ("spec.affinity.nodeAffinity", "/spec/affinity/nodeAffinity"),
+        (
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
+            "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+    ];
+    const KEYS: [&str; 3] = [
+        "nodeAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution",
+        "nodeSelectorTerms",
+    ];
+    let terms = Value::Array(imposed.json_terms().to_vec());
+    let mut node = affinity;
+    for (depth, (field, path)) in LEVELS.iter().enumerate() {
+        let obj = match node {
+            None | Some(Value::Null) => return Ok(Some(add(path, nest(&KEYS[depth..], terms)))),
+            Some(Value::Object(o)) => o,
+            Some(_) => return Err(InvalidPod(field)),
+        };
+        node = obj.get(KEYS[depth]);
+    }
+    let terms_path = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
+    match node {
+        None | Some(Value::Null) => Ok(Some(add(terms_path, terms))),
+        Some(Value::Array(pod_terms)) if pod_terms.is_empty() => Ok(Some(replace(terms_path, terms))),
+        Some(Value::Array(pod_terms)) => {
+            let merged = imposed.merge_into(pod_terms);
+            Ok((merged != *pod_terms).then(|| replace(terms_path, Value::Array(merged))))
+        }
+        Some(_) => Err(InvalidPod("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")),
+    }
+}
+
+/// `{keys[0]: {keys[1]: … leaf}}`: the missing parents of the node selector terms.
+fn nest(keys: &[&str], leaf: Value) -> Value {
+    keys.iter()
+        .rev()
+        .fold(leaf, |inner, k| json!({ *k: inner }))
+}
+
+fn add(path: &str, value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: pointer(path),
+        value,
+    })
+}
+
+fn replace(path: &str, value: Value) -> PatchOperation {
+    PatchOperation::Replace(ReplaceOperation {
+        path: pointer(path),
+        value,
+    })
+}
+
+fn pointer(path: &str) -> PointerBuf {
+    PointerBuf::parse(path).unwrap_or_default()
+}
