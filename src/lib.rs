@@ -5,5 +5,10 @@
 //! AdmissionReviews to those decisions; `server` and `state` do the I/O.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 pub mod api;
+pub mod cli;
 pub mod policy;
+pub mod registration;
+pub mod server;
+pub mod state;

@@ -1,0 +1,48 @@
+//! `POST /mutate/pod`: the admission gate, then the pod mutation (SPEC §3, §4).
+//!
+//! A straight line: namespace of the request → its precomputed entry → gate → read the
+//! pod's scheduling fields → patch. The request's `namespace` is used, not the pod's
+//! metadata: pods made by controllers may not carry one yet.
+
+use super::review::{Decision, Request};
+use super::{expect_kind, Admission, Webhook};
+use crate::policy::gate::gate;
+use crate::policy::mutate::{mutate, PodView};
+use crate::policy::Verdict;
+
+/// Reviews one pod request.
+pub fn review(adm: &Admission, req: &Request<'_>) -> Decision {
+    if let Err(d) = expect_kind(req, "", "Pod", Webhook::MutatePod) {
+        return d;
+    }
+    if req.operation != "CREATE" {
+        return Decision::allow();
+    }
+    let Some(namespace) = req.namespace.as_deref().filter(|n| !n.is_empty()) else {
+        return Decision::Invalid("the request has no namespace".to_owned());
+    };
+    let snapshot = adm.store.load();
+    let Some(entry) = snapshot.offloading(namespace) else {
+        return match gate(namespace, None) {
+            Verdict::Deny(m) => Decision::Deny(m),
+            Verdict::Allow { .. } => Decision::allow(),
+        };
+    };
+    if let Verdict::Deny(m) = &entry.gate {
+        return Decision::Deny(m.clone());
+    }
+    let Some(object) = req.object else {
+        return Decision::Invalid("the request has no object".to_owned());
+    };
+    let pod: PodView = match serde_json::from_str(object.get()) {
+        Ok(p) => p,
+        Err(e) => return Decision::Invalid(format!("cannot read the pod: {e}")),
+    };
+    match mutate(&pod, &entry.policy, &adm.runtime_class) {
+        Ok(patch) => Decision::Allow {
+            patch,
+            warnings: Vec::new(),
+        },
+        Err(e) => Decision::Invalid(format!("cannot patch the pod: {e}")),
+    }
+}

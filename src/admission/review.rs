@@ -1,0 +1,226 @@
+//! Decoding AdmissionReview requests and encoding answers.
+//!
+//! The request side borrows from the body and keeps `object`/`oldObject` as raw JSON, so the
+//! pod endpoint reads only the three pod fields it needs instead of building a tree of the
+//! whole pod (this is the hot path: the API server waits on it for every pod). The answer side
+//! writes the patch as base64, as the API server's Go types expect (`[]byte`), which is a
+//! third of the size of a JSON array of numbers.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use json_patch::PatchOperation;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// The AdmissionReview API versions this server answers.
+pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
+
+/// Why a body is not an AdmissionReview request; answered with HTTP 400 and this text.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or not shaped like an AdmissionReview.
+    #[error("invalid AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    /// `kind` is not AdmissionReview.
+    #[error("invalid AdmissionReview: kind must be AdmissionReview, got {0:?}")]
+    Kind(String),
+    /// `apiVersion` is not one this server speaks.
+    #[error("invalid AdmissionReview: unsupported apiVersion {0:?} (expected admission.k8s.io/v1 or v1beta1)")]
+    ApiVersion(String),
+    /// No `request` member.
+    #[error("invalid AdmissionReview: it has no request")]
+    NoRequest,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn<'a> {
+    #[serde(borrow, default)]
+    api_version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    request: Option<Request<'a>>,
+}
+
+/// Group, version and kind of the object under review.
+#[derive(Debug, Default, Deserialize)]
+pub struct Gvk<'a> {
+    /// API group (empty for core).
+    #[serde(borrow, default)]
+    pub group: Cow<'a, str>,
+    /// API version.
+    #[serde(borrow, default)]
+    pub version: Cow<'a, str>,
+    /// Kind.
+    #[serde(borrow, default)]
+    pub kind: Cow<'a, str>,
+}
+
+/// The parts of an AdmissionRequest the webhooks use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Request<'a> {
+    /// Identifier echoed in the answer.
+    #[serde(borrow)]
+    pub uid: Cow<'a, str>,
+    /// Kind of the object.
+    #[serde(borrow, default)]
+    pub kind: Gvk<'a>,
+    /// Subresource, e.g. `status`.
+    #[serde(borrow, default)]
+    pub sub_resource: Option<Cow<'a, str>>,
+    /// Object name (may be empty for generated names).
+    #[serde(borrow, default)]
+    pub name: Option<Cow<'a, str>>,
+    /// Namespace of the request (set even when the object's metadata has none).
+    #[serde(borrow, default)]
+    pub namespace: Option<Cow<'a, str>>,
+    /// CREATE, UPDATE, DELETE or CONNECT.
+    #[serde(borrow, default)]
+    pub operation: Cow<'a, str>,
+    /// The object, as received.
+    #[serde(borrow, default)]
+    pub object: Option<&'a RawValue>,
+    /// The previous object on UPDATE, as received.
+    #[serde(borrow, default)]
+    pub old_object: Option<&'a RawValue>,
+}
+
+/// A decoded review: the request and the API version to answer with.
+#[derive(Debug)]
+pub struct Review<'a> {
+    /// `admission.k8s.io/v1` or `admission.k8s.io/v1beta1`.
+    pub api_version: &'static str,
+    /// The request.
+    pub request: Request<'a>,
+}
+
+/// Decodes a body; borrowed strings point into `body`.
+pub fn decode(body: &[u8]) -> Result<Review<'_>, DecodeError> {
+    let review: ReviewIn<'_> = serde_json::from_slice(body)?;
+    let kind = review.kind.unwrap_or_default();
+    if kind != "AdmissionReview" {
+        return Err(DecodeError::Kind(kind.into_owned()));
+    }
+    let version = review.api_version.unwrap_or_default();
+    let api_version = API_VERSIONS
+        .iter()
+        .find(|v| **v == version)
+        .ok_or_else(|| DecodeError::ApiVersion(version.into_owned()))?;
+    let request = review.request.ok_or(DecodeError::NoRequest)?;
+    Ok(Review {
+        api_version,
+        request,
+    })
+}
+
+/// What a webhook decided about one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Admit, with the patch to apply (empty: none) and warnings for the client.
+    Allow {
+        /// JSON Patch operations.
+        patch: Vec<PatchOperation>,
+        /// Warnings shown by kubectl.
+        warnings: Vec<String>,
+    },
+    /// Refuse with a message for a person (HTTP-like code 403).
+    Deny(String),
+    /// The request itself is malformed for this webhook (code 400).
+    Invalid(String),
+}
+
+impl Decision {
+    /// Admit unchanged.
+    pub fn allow() -> Self {
+        Decision::Allow {
+            patch: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut<'a> {
+    api_version: &'a str,
+    kind: &'static str,
+    response: ResponseOut<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ResponseOut<'a> {
+    uid: &'a str,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<StatusOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct StatusOut<'a> {
+    code: u16,
+    reason: &'static str,
+    message: &'a str,
+}
+
+/// Encodes the answer to the request `uid` as an AdmissionReview of `api_version`.
+pub fn encode(api_version: &str, uid: &str, decision: &Decision) -> Vec<u8> {
+    let (allowed, status, patch, warnings): (
+        bool,
+        Option<StatusOut<'_>>,
+        Option<String>,
+        &[String],
+    ) = match decision {
+        Decision::Allow { patch, warnings } => {
+            let encoded = (!patch.is_empty()).then(|| {
+                let raw = serde_json::to_vec(patch).unwrap_or_default();
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            });
+            (true, None, encoded, warnings)
+        }
+        Decision::Deny(m) => (
+            false,
+            Some(StatusOut {
+                code: 403,
+                reason: "Forbidden",
+                message: m,
+            }),
+            None,
+            &[],
+        ),
+        Decision::Invalid(m) => (
+            false,
+            Some(StatusOut {
+                code: 400,
+                reason: "BadRequest",
+                message: m,
+            }),
+            None,
+            &[],
+        ),
+    };
+    let patch_type = patch.as_ref().map(|_| "JSONPatch");
+    let out = ReviewOut {
+        api_version,
+        kind: "AdmissionReview",
+        response: ResponseOut {
+            uid,
+            allowed,
+            status,
+            patch,
+            patch_type,
+            warnings,
+        },
+    };
+    // Serializing plain strings, booleans and numbers into a Vec cannot fail.
+    serde_json::to_vec(&out).unwrap_or_default()
+}

@@ -1,0 +1,42 @@
+//! Command-line interface: one file per subcommand.
+//!
+//! Every flag of `serve` can also come from an `NSOFFLOAD_*` environment variable, which is how
+//! the Deployment configures it.
+
+pub mod args;
+mod certs;
+mod manifests;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// nsoffload: extend Kubernetes namespaces onto peered remote clusters.
+#[derive(Debug, Parser)]
+#[command(name = "nsoffload", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the admission webhooks.
+    Serve(serve::ServeArgs),
+    /// Write a development CA and serving certificate.
+    Certs(certs::CertsArgs),
+    /// Print (or write) the install manifests, generated from code.
+    Manifests(manifests::ManifestsArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(a) => a.run(),
+            Command::Certs(a) => a.run(),
+            Command::Manifests(a) => a.run(),
+        }
+    }
+}

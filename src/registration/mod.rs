@@ -1,0 +1,3 @@
+//! Certificates for the webhook port (and, later, webhook configuration registration).
+
+pub mod certs;

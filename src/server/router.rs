@@ -1,0 +1,122 @@
+//! The webhook router: one POST route per admission endpoint, the body limit, and the
+//! per-request span and metrics.
+//!
+//! Routing is on the path alone (the API server appends `?timeout=10s`). Bodies over 3 MiB are
+//! refused with 413 while they are read, so a chunked body without a length cannot get past
+//! the limit either; unknown paths get 404 and other methods 405 (axum's method router).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use tracing::{field, Instrument};
+
+use super::metrics::Metrics;
+use crate::admission::review::{self, Decision};
+use crate::admission::{Admission, Webhook};
+
+/// Largest accepted request body (3 MiB, the API server's own limit for objects).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// What every admission handler shares.
+#[derive(Debug)]
+pub struct App {
+    /// Decisions and state.
+    pub admission: Admission,
+    /// Request counters and latency.
+    pub metrics: Arc<Metrics>,
+}
+
+/// The webhook router.
+pub fn router(app: Arc<App>) -> Router {
+    let mut r = Router::new();
+    for webhook in Webhook::ALL {
+        r = r.route(
+            webhook.path(),
+            post(
+                move |state: State<Arc<App>>, headers: HeaderMap, body: Bytes| {
+                    handle(state, webhook, headers, body)
+                },
+            ),
+        );
+    }
+    r.fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE).map(|v| v.to_str()) {
+        None => true,
+        Some(Ok(v)) => v
+            .split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")),
+        Some(Err(_)) => false,
+    }
+}
+
+async fn handle(
+    State(app): State<Arc<App>>,
+    webhook: Webhook,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start = Instant::now();
+    if !is_json(&headers) {
+        app.metrics
+            .observe(webhook.name(), "bad_request", start.elapsed().as_secs_f64());
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected Content-Type: application/json\n",
+        )
+            .into_response();
+    }
+    let review = match review::decode(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(webhook = webhook.name(), error = %e, "rejected a body that is not an AdmissionReview");
+            app.metrics
+                .observe(webhook.name(), "bad_request", start.elapsed().as_secs_f64());
+            return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+        }
+    };
+    let req = &review.request;
+    let span = tracing::info_span!(
+        "admission",
+        webhook = webhook.name(),
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = req.name.as_deref().unwrap_or(""),
+        operation = %req.operation,
+        allowed = field::Empty,
+        patched = field::Empty,
+    );
+    let decision = app
+        .admission
+        .decide(webhook, req)
+        .instrument(span.clone())
+        .await;
+    let (outcome, allowed, patched) = match &decision {
+        Decision::Allow { patch, .. } if !patch.is_empty() => ("patched", true, true),
+        Decision::Allow { .. } => ("allowed", true, false),
+        Decision::Deny(_) => ("denied", false, false),
+        Decision::Invalid(_) => ("invalid", false, false),
+    };
+    span.record("allowed", allowed).record("patched", patched);
+    if let Decision::Deny(m) | Decision::Invalid(m) = &decision {
+        span.in_scope(|| tracing::info!(reason = %m, "admission refused"));
+    } else {
+        span.in_scope(|| tracing::debug!("admission allowed"));
+    }
+    let body = review::encode(review.api_version, &req.uid, &decision);
+    app.metrics
+        .observe(webhook.name(), outcome, start.elapsed().as_secs_f64());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

@@ -1,0 +1,128 @@
+//! What admission reads: an immutable snapshot of per-namespace policies, swapped as a whole.
+//!
+//! Readers take the current `Arc<Snapshot>` without locks, so a request never waits for a
+//! writer; writers (the standalone loader now, reflector stores in cluster mode) build a new
+//! snapshot and swap it in. Each namespace's gate verdict and imposed selector are computed
+//! once here, when its NamespaceOffloading changes, not on every pod.
+
+mod standalone;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use k8s_openapi::api::core::v1::{Namespace, Node};
+
+use crate::api::consts::NSOFF_NAME;
+use crate::api::NamespaceOffloading;
+use crate::policy::gate::gate;
+use crate::policy::mutate::PodPolicy;
+use crate::policy::Verdict;
+
+pub use standalone::{load_standalone, StandaloneError};
+
+/// One namespace's offloading, ready for admission.
+#[derive(Debug, Clone)]
+pub struct NamespaceEntry {
+    /// The NamespaceOffloading named `offloading` of the namespace.
+    pub nsoff: NamespaceOffloading,
+    /// The admission gate's verdict for pods (SPEC §4).
+    pub gate: Verdict,
+    /// The precomputed pod mutation policy.
+    pub policy: PodPolicy,
+}
+
+impl NamespaceEntry {
+    /// Precomputes the entry of `namespace` from its NamespaceOffloading.
+    pub fn new(namespace: &str, nsoff: NamespaceOffloading) -> Self {
+        let gate = gate(namespace, Some(&nsoff));
+        let policy = PodPolicy::new(&nsoff.spec);
+        NamespaceEntry {
+            nsoff,
+            gate,
+            policy,
+        }
+    }
+}
+
+/// Everything admission needs, at one point in time.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    offloadings: HashMap<String, Arc<NamespaceEntry>>,
+    namespaces: HashMap<String, Namespace>,
+    nodes: Vec<Node>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot; NamespaceOffloadings not named `offloading` or without a namespace
+    /// are ignored (the validating webhook rejects them).
+    pub fn new(
+        nsoffs: impl IntoIterator<Item = NamespaceOffloading>,
+        namespaces: Vec<Namespace>,
+        nodes: Vec<Node>,
+    ) -> Self {
+        let offloadings = nsoffs
+            .into_iter()
+            .filter(|n| n.metadata.name.as_deref() == Some(NSOFF_NAME))
+            .filter_map(|n| {
+                let ns = n.metadata.namespace.clone()?;
+                let entry = Arc::new(NamespaceEntry::new(&ns, n));
+                Some((ns, entry))
+            })
+            .collect();
+        let namespaces = namespaces
+            .into_iter()
+            .filter_map(|n| Some((n.metadata.name.clone()?, n)))
+            .collect();
+        Snapshot {
+            offloadings,
+            namespaces,
+            nodes,
+        }
+    }
+
+    /// The offloading entry of `namespace`, if it has a NamespaceOffloading.
+    pub fn offloading(&self, namespace: &str) -> Option<&Arc<NamespaceEntry>> {
+        self.offloadings.get(namespace)
+    }
+
+    /// A namespace object, if known.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name)
+    }
+
+    /// Known nodes.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Number of namespaces with a NamespaceOffloading.
+    pub fn offloading_count(&self) -> usize {
+        self.offloadings.len()
+    }
+}
+
+/// The current snapshot, shared by every request handler.
+#[derive(Debug, Default)]
+pub struct Store {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Store {
+    /// A store holding `snapshot`.
+    pub fn new(snapshot: Snapshot) -> Self {
+        Store {
+            current: ArcSwap::from_pointee(snapshot),
+        }
+    }
+
+    /// The current snapshot (lock-free).
+    pub fn load(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    /// Replaces the snapshot.
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+}
