@@ -22,7 +22,7 @@ run: build certs/tls.crt
 
 # Every test; no cluster, no network.
 test:
-	$(CARGO) test --all-targets
+	$(CARGO) test
 
 lint:
 	$(CARGO) fmt --check

@@ -84,13 +84,12 @@ impl ServeArgs {
         } = self;
         let snapshot = load_standalone(&standalone)?;
         tracing::info!(file = %standalone.display(), namespaces = snapshot.offloading_count(), "standalone state loaded");
-        let cert = Arc::new(
-            ReloadingCert::from_files(&tls_cert_file, &tls_key_file)
-                .context("cannot load the serving certificate")?,
-        );
+        let metrics = Arc::new(Metrics::new());
+        let cert = ReloadingCert::from_files(&tls_cert_file, &tls_key_file)
+            .context("cannot load the serving certificate")?;
+        let cert = Arc::new(cert.export_expiry(metrics.cert_expiry()));
         let tls = Arc::new(server_config(cert.clone())?);
 
-        let metrics = Arc::new(Metrics::new());
         let ready = Arc::new(Readiness::default());
         let admission = Admission {
             store: Arc::new(Store::new(snapshot)),

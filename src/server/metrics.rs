@@ -86,9 +86,9 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Records the serving certificate's expiry time.
-    pub fn set_cert_expiry(&self, unix_seconds: i64) {
-        self.cert_expiry.set(unix_seconds);
+    /// The gauge of the serving certificate's expiry time (Unix seconds).
+    pub fn cert_expiry(&self) -> Gauge {
+        self.cert_expiry.clone()
     }
 
     /// The metrics in Prometheus text format.

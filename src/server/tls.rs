@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::gauge::Gauge;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -74,6 +75,8 @@ pub struct ReloadingCert {
     current: ArcSwap<CertifiedKey>,
     /// The bytes last seen, valid or not, so a broken pair is reported once.
     last_seen: Mutex<(Vec<u8>, Vec<u8>)>,
+    /// Expiry of the served certificate (Unix seconds), exported as a metric.
+    expiry: Gauge,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -88,12 +91,22 @@ impl ReloadingCert {
     pub fn from_files(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
         let (cert, key) = (read(cert_path)?, read(key_path)?);
         let pair = certified_key(&cert, &key)?;
+        let expiry = Gauge::default();
+        record_expiry(&expiry, &pair);
         Ok(ReloadingCert {
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
             current: ArcSwap::from_pointee(pair),
             last_seen: Mutex::new((cert, key)),
+            expiry,
         })
+    }
+
+    /// Makes `gauge` follow the served certificate's expiry time (Unix seconds).
+    pub fn export_expiry(mut self, gauge: Gauge) -> Self {
+        gauge.set(self.expiry.get());
+        self.expiry = gauge;
+        self
     }
 
     /// Reads the files again; swaps the served pair when they changed and are valid.
@@ -106,6 +119,7 @@ impl ReloadingCert {
         }
         *last = (cert, key);
         let pair = certified_key(&last.0, &last.1)?;
+        record_expiry(&self.expiry, &pair);
         self.current.store(Arc::new(pair));
         Ok(true)
     }
@@ -129,6 +143,16 @@ impl ReloadingCert {
                 }
             }
         }
+    }
+}
+
+fn record_expiry(gauge: &Gauge, pair: &CertifiedKey) {
+    if let Some(t) = pair
+        .end_entity_cert()
+        .ok()
+        .and_then(|c| super::x509::not_after_unix(c))
+    {
+        gauge.set(t);
     }
 }
 

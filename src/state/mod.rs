@@ -19,7 +19,7 @@ use crate::policy::gate::gate;
 use crate::policy::mutate::PodPolicy;
 use crate::policy::Verdict;
 
-pub use standalone::{load_standalone, StandaloneError};
+pub use standalone::{load_standalone, parse_standalone, StandaloneError};
 
 /// One namespace's offloading, ready for admission.
 #[derive(Debug, Clone)]

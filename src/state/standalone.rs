@@ -75,12 +75,14 @@ pub fn parse_standalone(text: &str) -> Result<Snapshot, (usize, String)> {
             }
             "Node" => nodes.push(serde_yaml::from_value::<Node>(value).map_err(bad)?),
             "" => return Err((index, "document has no kind".to_owned())),
-            other => return Err((
-                index,
-                format!(
+            other => {
+                return Err((
+                    index,
+                    format!(
                     "unsupported kind {other:?} (expected NamespaceOffloading, Namespace or Node)"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(Snapshot::new(nsoffs, namespaces, nodes))
