@@ -14,7 +14,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::{NodeSelector, NodeSelectorRequirement, NodeSelectorTerm};
 use nsoffload::admission::review::{self, Decision};
-use nsoffload::admission::{pod, Admission};
+use nsoffload::admission::{pod, Admission, Webhook};
 use nsoffload::api::consts::NSOFF_NAME;
 use nsoffload::api::{
     NamespaceMappingStrategy, NamespaceOffloading, NamespaceOffloadingSpec,
@@ -23,6 +23,7 @@ use nsoffload::api::{
 use nsoffload::policy::mutate::{mutate, PodView};
 use nsoffload::server::router::{router, App, MAX_BODY_BYTES};
 use nsoffload::state::Snapshot;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -231,38 +232,36 @@ pub fn breakdown(
         windows[windows.len() / 2]
     }
     let adm = &app.admission;
-    let review = review::decode(body).unwrap_or_else(|e| crate::fail(e));
-    let object = review.request.object.map(|o| o.get()).unwrap_or("null");
+    let review = review::decode::<PodView>(body).unwrap_or_else(|e| crate::fail(e));
     let snapshot = adm.store.load();
     let entry = snapshot
         .offloading(NAMESPACE)
         .unwrap_or_else(|| crate::fail("no entry for the namespace"));
-    let view: PodView = serde_json::from_str(object).unwrap_or_else(|e| crate::fail(e));
+    let view = review
+        .request
+        .object
+        .as_ref()
+        .unwrap_or_else(|| crate::fail("no pod in the fixture"));
     let decision = pod::review(adm, &review.request);
     if !matches!(&decision, Decision::Allow { patch, .. } if !patch.is_empty()) {
         crate::fail(format!("unexpected decision {decision:?}"));
     }
-    let whole = || {
-        let r = review::decode(bb(body)).unwrap_or_else(|e| crate::fail(e));
-        let d = pod::review(adm, &r.request);
-        drop(bb(review::encode(r.api_version, &r.request.uid, &d)));
-    };
+    let whole = || drop(bb(adm.handle(Webhook::MutatePod, bb(body))));
     per_call(each, whole); // warm-up
     vec![
         (
-            "decode the AdmissionReview (review::decode)",
-            per_call(each, || drop(bb(review::decode(bb(body))))),
+            "decode the envelope only, pod kept raw (review::decode)",
+            per_call(each, || drop(bb(review::decode::<&RawValue>(bb(body))))),
         ),
         (
-            "read the pod's fields (PodView from raw JSON)",
-            per_call(each, || {
-                drop(bb(serde_json::from_str::<PodView>(bb(object))));
-            }),
+            "decode with the pod's fields, one pass (review::decode)",
+            per_call(each, || drop(bb(review::decode::<PodView>(bb(body))))),
         ),
         (
-            "build the patch (policy::mutate::mutate)",
+            "build the patch (policy::mutate + Decision::patched)",
             per_call(each, || {
-                drop(bb(mutate(bb(&view), &entry.policy, RUNTIME_CLASS)))
+                let ops = mutate(bb(view), &entry.policy, RUNTIME_CLASS);
+                drop(bb(ops.map(|o| Decision::patched(&o))))
             }),
         ),
         (
@@ -272,10 +271,7 @@ pub fn breakdown(
                 drop(bb(review::encode(v, uid, bb(&decision))));
             }),
         ),
-        (
-            "whole decision (decode + pod::review + encode)",
-            per_call(each, whole),
-        ),
+        ("whole decision (Admission::handle)", per_call(each, whole)),
         (
             "router → /mutate/pod (tower oneshot, no TLS/HTTP)",
             per_call(

@@ -10,9 +10,12 @@ pub mod review;
 
 use std::sync::Arc;
 
+use serde::Deserialize;
+use tracing::field;
+
 use crate::policy::validate::ValidationConfig;
 use crate::state::Store;
-use review::{Decision, Request};
+use review::{Decision, DecodeError, Request};
 
 /// Configuration and state shared by the admission endpoints.
 #[derive(Debug)]
@@ -56,19 +59,97 @@ impl Webhook {
 }
 
 impl Admission {
-    /// Decides one request for `webhook`.
-    pub async fn decide(&self, webhook: Webhook, req: &Request<'_>) -> Decision {
+    /// Answers one request body for `webhook`; `Err` when the body is not an AdmissionReview.
+    pub fn handle(&self, webhook: Webhook, body: &[u8]) -> Result<Answer, DecodeError> {
         match webhook {
-            Webhook::MutatePod => pod::review(self, req),
-            Webhook::ValidateNamespaceOffloading => nsoff::review(self, req),
+            Webhook::MutatePod => pod::handle(self, body),
+            Webhook::ValidateNamespaceOffloading => nsoff::handle(self, body),
         }
     }
 }
 
+/// How a request was answered, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Admitted unchanged.
+    Allowed,
+    /// Admitted with a patch.
+    Patched,
+    /// Refused by policy.
+    Denied,
+    /// Refused because the request is malformed for this webhook.
+    Invalid,
+}
+
+impl Outcome {
+    /// Metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Patched => "patched",
+            Outcome::Denied => "denied",
+            Outcome::Invalid => "invalid",
+        }
+    }
+}
+
+/// An encoded AdmissionReview answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// How the request was answered.
+    pub outcome: Outcome,
+}
+
+/// Decodes `body` reading objects as `O`, decides within a span carrying the request's
+/// identity and outcome, and encodes the answer.
+pub fn answer<'a, O: Deserialize<'a>>(
+    webhook: Webhook,
+    body: &'a [u8],
+    decide: impl FnOnce(&Request<'a, O>) -> Decision,
+) -> Result<Answer, DecodeError> {
+    let review = review::decode::<O>(body)?;
+    let req = &review.request;
+    let span = tracing::info_span!(
+        "admission",
+        webhook = webhook.name(),
+        uid = %req.uid,
+        kind = %req.kind.kind,
+        namespace = req.namespace.as_deref().unwrap_or(""),
+        name = req.name.as_deref().unwrap_or(""),
+        operation = %req.operation,
+        allowed = field::Empty,
+        patched = field::Empty,
+    );
+    let decision = span.in_scope(|| decide(req));
+    let outcome = match &decision {
+        Decision::Allow { patch, .. } if !patch.is_empty() => Outcome::Patched,
+        Decision::Allow { .. } => Outcome::Allowed,
+        Decision::Deny(_) => Outcome::Denied,
+        Decision::Invalid(_) => Outcome::Invalid,
+    };
+    span.record(
+        "allowed",
+        matches!(outcome, Outcome::Allowed | Outcome::Patched),
+    )
+    .record("patched", outcome == Outcome::Patched);
+    match &decision {
+        Decision::Deny(m) | Decision::Invalid(m) => {
+            span.in_scope(|| tracing::info!(reason = %m, "admission refused"))
+        }
+        Decision::Allow { .. } => span.in_scope(|| tracing::debug!("admission allowed")),
+    }
+    Ok(Answer {
+        body: review::encode(review.api_version, &req.uid, &decision),
+        outcome,
+    })
+}
+
 /// An `Invalid` decision when `req` is not about `group`/`kind` (a misregistered webhook must
 /// be loud rather than silently skip policy).
-fn expect_kind(
-    req: &Request<'_>,
+fn expect_kind<O>(
+    req: &Request<'_, O>,
     group: &str,
     kind: &str,
     webhook: Webhook,

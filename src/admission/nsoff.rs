@@ -7,13 +7,20 @@
 use kube::core::admission::Operation;
 use serde_json::Value;
 
-use super::review::{Decision, Request};
-use super::{expect_kind, Admission, Webhook};
+use super::review::{Decision, DecodeError, Request};
+use super::{answer, expect_kind, Admission, Answer, Webhook};
 use crate::policy::validate::validate_nsoff;
 use crate::policy::Verdict;
 
+/// Answers one body.
+pub fn handle(adm: &Admission, body: &[u8]) -> Result<Answer, DecodeError> {
+    answer::<Value>(Webhook::ValidateNamespaceOffloading, body, |req| {
+        review(adm, req)
+    })
+}
+
 /// Reviews one NamespaceOffloading request.
-pub fn review(adm: &Admission, req: &Request<'_>) -> Decision {
+pub fn review(adm: &Admission, req: &Request<'_, Value>) -> Decision {
     if let Err(d) = expect_kind(
         req,
         "offloading.liqo.io",
@@ -26,25 +33,13 @@ pub fn review(adm: &Admission, req: &Request<'_>) -> Decision {
         Ok(op) => op,
         Err(_) => return Decision::Invalid(format!("unknown operation {:?}", req.operation)),
     };
-    let parse = |raw: Option<&serde_json::value::RawValue>| -> Result<Option<Value>, Decision> {
-        match raw {
-            None => Ok(None),
-            Some(r) => serde_json::from_str::<Value>(r.get())
-                .map(|v| (!v.is_null()).then_some(v))
-                .map_err(|e| Decision::Invalid(format!("cannot read the object: {e}"))),
-        }
-    };
-    let (new, old) = match (parse(req.object), parse(req.old_object)) {
-        (Ok(n), Ok(o)) => (n, o),
-        (Err(d), _) | (_, Err(d)) => return d,
-    };
     let namespace = req.namespace.as_deref().unwrap_or("");
     match validate_nsoff(
         &op,
         req.sub_resource.as_deref(),
         namespace,
-        new.as_ref(),
-        old.as_ref(),
+        req.object.as_ref(),
+        req.old_object.as_ref(),
         &adm.validation,
     ) {
         Verdict::Allow { warnings } => Decision::Allow {

@@ -4,14 +4,32 @@
 //! pod's scheduling fields → patch. The request's `namespace` is used, not the pod's
 //! metadata: pods made by controllers may not carry one yet.
 
-use super::review::{Decision, Request};
-use super::{expect_kind, Admission, Webhook};
+use serde_json::value::RawValue;
+
+use super::review::{Decision, DecodeError, Request};
+use super::{answer, expect_kind, Admission, Answer, Webhook};
 use crate::policy::gate::gate;
 use crate::policy::mutate::{mutate, PodView};
 use crate::policy::Verdict;
 
+/// Answers one body: decoded in one pass with the pod's scheduling fields. When that fails
+/// but the envelope is sound, the pod itself is unreadable: that is answered (with the uid)
+/// rather than refused as a bad body.
+pub fn handle(adm: &Admission, body: &[u8]) -> Result<Answer, DecodeError> {
+    match answer::<PodView>(Webhook::MutatePod, body, |req| review(adm, req)) {
+        Err(DecodeError::Json(e)) => answer::<&RawValue>(Webhook::MutatePod, body, |req| {
+            match expect_kind(req, "", "Pod", Webhook::MutatePod) {
+                Err(d) => d,
+                Ok(()) => Decision::Invalid(format!("cannot read the pod: {e}")),
+            }
+        })
+        .map_err(|_| DecodeError::Json(e)),
+        other => other,
+    }
+}
+
 /// Reviews one pod request.
-pub fn review(adm: &Admission, req: &Request<'_>) -> Decision {
+pub fn review(adm: &Admission, req: &Request<'_, PodView>) -> Decision {
     if let Err(d) = expect_kind(req, "", "Pod", Webhook::MutatePod) {
         return d;
     }
@@ -31,18 +49,11 @@ pub fn review(adm: &Admission, req: &Request<'_>) -> Decision {
     if let Verdict::Deny(m) = &entry.gate {
         return Decision::Deny(m.clone());
     }
-    let Some(object) = req.object else {
+    let Some(pod) = &req.object else {
         return Decision::Invalid("the request has no object".to_owned());
     };
-    let pod: PodView = match serde_json::from_str(object.get()) {
-        Ok(p) => p,
-        Err(e) => return Decision::Invalid(format!("cannot read the pod: {e}")),
-    };
-    match mutate(&pod, &entry.policy, &adm.runtime_class) {
-        Ok(patch) => Decision::Allow {
-            patch,
-            warnings: Vec::new(),
-        },
+    match mutate(pod, &entry.policy, &adm.runtime_class) {
+        Ok(ops) => Decision::patched(&ops),
         Err(e) => Decision::Invalid(format!("cannot patch the pod: {e}")),
     }
 }

@@ -77,8 +77,10 @@ struct ImposedTerm {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImposedSelector {
     terms: Vec<ImposedTerm>,
-    /// The terms as JSON, used when the pod has no required terms yet.
-    json: Vec<Value>,
+    /// The terms as JSON wrapped in 0 to 3 of their parents (`nodeSelectorTerms` alone, then
+    /// with `requiredDuringScheduling…`, `nodeAffinity`, `affinity`'s content): what is added
+    /// when the pod lacks that level.
+    nested: [Value; 4],
 }
 
 fn virtual_node_requirement(operator: &str) -> NodeSelectorRequirement {
@@ -139,13 +141,24 @@ impl ImposedSelector {
                 fields: reqs(&t.match_fields),
             })
             .collect();
-        let json = terms.iter().map(|t| extend_term(&Map::new(), t)).collect();
-        ImposedSelector { terms, json }
+        let json: Vec<Value> = terms.iter().map(|t| extend_term(&Map::new(), t)).collect();
+        let wrap = |inner: &Value, key: &str| {
+            Value::Object(Map::from_iter([(key.to_owned(), inner.clone())]))
+        };
+        let n0 = Value::Array(json);
+        let n1 = wrap(&n0, "nodeSelectorTerms");
+        let n2 = wrap(&n1, "requiredDuringSchedulingIgnoredDuringExecution");
+        let n3 = wrap(&n2, "nodeAffinity");
+        ImposedSelector {
+            terms,
+            nested: [n0, n1, n2, n3],
+        }
     }
 
-    /// The imposed terms as JSON (what `nodeSelectorTerms` becomes when the pod had none).
-    pub fn json_terms(&self) -> &[Value] {
-        &self.json
+    /// The imposed terms wrapped in `parents` of their missing parents (0 to 3): the terms
+    /// alone, `{nodeSelectorTerms}`, `{requiredDuring…: {…}}`, `{nodeAffinity: {…}}`.
+    pub fn nested(&self, parents: usize) -> &Value {
+        &self.nested[parents.min(3)]
     }
 
     /// The AND of the pod's terms and the imposed ones, in disjunctive form (SPEC §3.5): for

@@ -8,6 +8,7 @@ mod affinity;
 pub mod gate;
 pub mod mutate;
 pub mod naming;
+pub mod patch;
 pub mod selector;
 mod toleration;
 pub mod validate;

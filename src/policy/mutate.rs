@@ -7,13 +7,14 @@
 //! values. The per-namespace part of the work ([`PodPolicy`]) is computed once when the
 //! NamespaceOffloading changes, not on every request.
 
-use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
-use jsonptr::PointerBuf;
+use std::borrow::Cow;
+
 use k8s_openapi::api::core::v1::Toleration;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::affinity::ImposedSelector;
+use super::patch::{to_json_patch, PatchOp};
 use super::toleration::{tolerates_virtual_node, virtual_node_toleration};
 use crate::api::{NamespaceOffloadingSpec, PodOffloadingStrategy};
 
@@ -54,6 +55,9 @@ pub struct PodPolicy {
     /// For pods with the RuntimeClass: the `Remote` selector, only when the cluster selector
     /// has terms (SPEC §3.2).
     imposed_runtime_class: Option<ImposedSelector>,
+    /// The toleration Tv, and `[Tv]` for pods without tolerations.
+    toleration: Value,
+    toleration_list: Value,
 }
 
 impl PodPolicy {
@@ -66,10 +70,13 @@ impl PodPolicy {
             _ if cs.is_empty() => None,
             _ => ImposedSelector::for_strategy(PodOffloadingStrategy::Remote, cs),
         };
+        let toleration = serde_json::to_value(virtual_node_toleration()).unwrap_or(Value::Null);
         PodPolicy {
             strategy,
             imposed: ImposedSelector::for_strategy(strategy, cs),
             imposed_runtime_class,
+            toleration_list: Value::Array(vec![toleration.clone()]),
+            toleration,
         }
     }
 
@@ -79,12 +86,13 @@ impl PodPolicy {
     }
 }
 
-/// The patch operations that apply `policy` to `pod` (empty when nothing changes).
-pub fn mutate(
+/// The patch operations that apply `policy` to `pod` (empty when nothing changes). Values
+/// that do not depend on the pod are borrowed from `policy`.
+pub fn mutate<'p>(
     pod: &PodView,
-    policy: &PodPolicy,
+    policy: &'p PodPolicy,
     runtime_class: &str,
-) -> Result<Vec<PatchOperation>, InvalidPod> {
+) -> Result<Vec<PatchOp<'p>>, InvalidPod> {
     if policy.strategy == PodOffloadingStrategy::Local {
         return Ok(Vec::new());
     }
@@ -100,7 +108,10 @@ pub fn mutate(
             .flatten()
             .any(tolerates_virtual_node)
         {
-            ops.push(toleration_op(spec.tolerations.is_some()));
+            ops.push(match spec.tolerations {
+                Some(_) => PatchOp::add("/spec/tolerations/-", Cow::Borrowed(&policy.toleration)),
+                None => PatchOp::add("/spec/tolerations", Cow::Borrowed(&policy.toleration_list)),
+            });
         }
         policy.imposed.as_ref()
     };
@@ -115,82 +126,54 @@ pub fn mutate_json(
     pod: &Value,
     policy: &PodPolicy,
     runtime_class: &str,
-) -> Result<Vec<PatchOperation>, String> {
+) -> Result<Vec<json_patch::PatchOperation>, String> {
     let view = PodView::deserialize(pod).map_err(|e| e.to_string())?;
-    mutate(&view, policy, runtime_class).map_err(|e| e.to_string())
-}
-
-fn toleration_op(list_exists: bool) -> PatchOperation {
-    let tv = serde_json::to_value(virtual_node_toleration()).unwrap_or(Value::Null);
-    if list_exists {
-        add("/spec/tolerations/-", tv)
-    } else {
-        add("/spec/tolerations", Value::Array(vec![tv]))
-    }
+    let ops = mutate(&view, policy, runtime_class).map_err(|e| e.to_string())?;
+    Ok(to_json_patch(&ops).0)
 }
 
 /// The operation that merges `imposed` into the required node affinity, creating whichever
 /// parents are missing; `None` when the terms already say the same.
-fn affinity_op(
+fn affinity_op<'p>(
     affinity: Option<&Value>,
-    imposed: &ImposedSelector,
-) -> Result<Option<PatchOperation>, InvalidPod> {
-    const LEVELS: [(&str, &str); 3] = [
-        ("spec.affinity", "/spec/affinity"),
-        ("spec.affinity.nodeAffinity", "/spec/affinity/nodeAffinity"),
+    imposed: &'p ImposedSelector,
+) -> Result<Option<PatchOp<'p>>, InvalidPod> {
+    const LEVELS: [(&str, &str, &str); 3] = [
+        ("spec.affinity", "/spec/affinity", "nodeAffinity"),
+        (
+            "spec.affinity.nodeAffinity",
+            "/spec/affinity/nodeAffinity",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
         (
             "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
             "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution",
+            "nodeSelectorTerms",
         ),
     ];
-    const KEYS: [&str; 3] = [
-        "nodeAffinity",
-        "requiredDuringSchedulingIgnoredDuringExecution",
-        "nodeSelectorTerms",
-    ];
-    let terms = Value::Array(imposed.json_terms().to_vec());
     let mut node = affinity;
-    for (depth, (field, path)) in LEVELS.iter().enumerate() {
+    for (depth, (field, path, child)) in LEVELS.iter().enumerate() {
         let obj = match node {
-            None | Some(Value::Null) => return Ok(Some(add(path, nest(&KEYS[depth..], terms)))),
+            // This level is missing: add it with everything below.
+            None | Some(Value::Null) => {
+                return Ok(Some(PatchOp::add(
+                    path,
+                    Cow::Borrowed(imposed.nested(3 - depth)),
+                )))
+            }
             Some(Value::Object(o)) => o,
             Some(_) => return Err(InvalidPod(field)),
         };
-        node = obj.get(KEYS[depth]);
+        node = obj.get(*child);
     }
     let terms_path = "/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms";
     match node {
-        None | Some(Value::Null) => Ok(Some(add(terms_path, terms))),
-        Some(Value::Array(pod_terms)) if pod_terms.is_empty() => Ok(Some(replace(terms_path, terms))),
+        None | Some(Value::Null) => Ok(Some(PatchOp::add(terms_path, Cow::Borrowed(imposed.nested(0))))),
+        Some(Value::Array(pod_terms)) if pod_terms.is_empty() => Ok(Some(PatchOp::replace(terms_path, Cow::Borrowed(imposed.nested(0))))),
         Some(Value::Array(pod_terms)) => {
             let merged = imposed.merge_into(pod_terms);
-            Ok((merged != *pod_terms).then(|| replace(terms_path, Value::Array(merged))))
+            Ok((merged != *pod_terms).then(|| PatchOp::replace(terms_path, Cow::Owned(Value::Array(merged)))))
         }
         Some(_) => Err(InvalidPod("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")),
     }
-}
-
-/// `{keys[0]: {keys[1]: … leaf}}`: the missing parents of the node selector terms.
-fn nest(keys: &[&str], leaf: Value) -> Value {
-    keys.iter()
-        .rev()
-        .fold(leaf, |inner, k| json!({ *k: inner }))
-}
-
-fn add(path: &str, value: Value) -> PatchOperation {
-    PatchOperation::Add(AddOperation {
-        path: pointer(path),
-        value,
-    })
-}
-
-fn replace(path: &str, value: Value) -> PatchOperation {
-    PatchOperation::Replace(ReplaceOperation {
-        path: pointer(path),
-        value,
-    })
-}
-
-fn pointer(path: &str) -> PointerBuf {
-    PointerBuf::parse(path).unwrap_or_default()
 }

@@ -26,8 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send request headers. hyper also applies it to idle
+/// keep-alive connections, so it must exceed the API server's idle timeout (90 s): if the
+/// server closed first, a POST sent at that moment would fail instead of being retried.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Serves `router` over TLS on `listener` until `shutdown` fires, then drains open
 /// connections for at most `drain`.

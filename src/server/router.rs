@@ -1,5 +1,4 @@
-//! The webhook router: one POST route per admission endpoint, the body limit, and the
-//! per-request span and metrics.
+//! The webhook router: one POST route per admission endpoint, the body limit, metrics.
 //!
 //! Routing is on the path alone (the API server appends `?timeout=10s`). Bodies over 3 MiB are
 //! refused with 413 while they are read, so a chunked body without a length cannot get past
@@ -14,10 +13,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use tracing::{field, Instrument};
 
 use super::metrics::Metrics;
-use crate::admission::review::{self, Decision};
 use crate::admission::{Admission, Webhook};
 
 /// Largest accepted request body (3 MiB, the API server's own limit for objects).
@@ -68,55 +65,31 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let start = Instant::now();
-    if !is_json(&headers) {
-        app.metrics
-            .observe(webhook.name(), "bad_request", start.elapsed().as_secs_f64());
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "expected Content-Type: application/json\n",
+    let (outcome, response) = if !is_json(&headers) {
+        (
+            "bad_request",
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json\n",
+            )
+                .into_response(),
         )
-            .into_response();
-    }
-    let review = match review::decode(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(webhook = webhook.name(), error = %e, "rejected a body that is not an AdmissionReview");
-            app.metrics
-                .observe(webhook.name(), "bad_request", start.elapsed().as_secs_f64());
-            return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response();
+    } else {
+        match app.admission.handle(webhook, &body) {
+            Ok(answer) => (
+                answer.outcome.as_str(),
+                ([(header::CONTENT_TYPE, "application/json")], answer.body).into_response(),
+            ),
+            Err(e) => {
+                tracing::debug!(webhook = webhook.name(), error = %e, "rejected a body that is not an AdmissionReview");
+                (
+                    "bad_request",
+                    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+                )
+            }
         }
     };
-    let req = &review.request;
-    let span = tracing::info_span!(
-        "admission",
-        webhook = webhook.name(),
-        uid = %req.uid,
-        kind = %req.kind.kind,
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        name = req.name.as_deref().unwrap_or(""),
-        operation = %req.operation,
-        allowed = field::Empty,
-        patched = field::Empty,
-    );
-    let decision = app
-        .admission
-        .decide(webhook, req)
-        .instrument(span.clone())
-        .await;
-    let (outcome, allowed, patched) = match &decision {
-        Decision::Allow { patch, .. } if !patch.is_empty() => ("patched", true, true),
-        Decision::Allow { .. } => ("allowed", true, false),
-        Decision::Deny(_) => ("denied", false, false),
-        Decision::Invalid(_) => ("invalid", false, false),
-    };
-    span.record("allowed", allowed).record("patched", patched);
-    if let Decision::Deny(m) | Decision::Invalid(m) = &decision {
-        span.in_scope(|| tracing::info!(reason = %m, "admission refused"));
-    } else {
-        span.in_scope(|| tracing::debug!("admission allowed"));
-    }
-    let body = review::encode(review.api_version, &req.uid, &decision);
     app.metrics
         .observe(webhook.name(), outcome, start.elapsed().as_secs_f64());
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    response
 }
