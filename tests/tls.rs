@@ -105,7 +105,9 @@ async fn rotated_files_are_served_without_restart_and_broken_pairs_are_ignored()
 
     let next = generate(&["localhost".into()], 10, 5).unwrap();
     write_pair(server.dir.path(), &next);
-    wait_for_leaf(&server, &next.ca_cert_pem, &leaf_der(&next.cert_pem)).await;
+    // Trust both CAs while waiting: until the reload, the old certificate is still served.
+    let both = format!("{ca}{}", next.ca_cert_pem);
+    wait_for_leaf(&server, &both, &leaf_der(&next.cert_pem)).await;
 
     // A key that does not belong to the certificate: the previous pair stays in service.
     let third = generate(&["localhost".into()], 10, 5).unwrap();
@@ -173,23 +175,37 @@ async fn secret_volume_symlink_swap_is_picked_up() {
 
     let second = generate(&["localhost".into()], 10, 5).unwrap();
     mount_secret_version(mount.path(), "v2", &second);
-    wait_for_leaf(&mounted, &second.ca_cert_pem, &leaf_der(&second.cert_pem)).await;
+    wait_for_leaf(
+        &mounted,
+        &format!("{}{}", first.ca_cert_pem, second.ca_cert_pem),
+        &leaf_der(&second.cert_pem),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests() {
+    // The handler reports when it has started, so shutdown surely begins mid-request.
+    let started = Arc::new(tokio::sync::Notify::new());
+    let notify = started.clone();
     let slow = axum::Router::new().route(
         "/slow",
-        axum::routing::post(|| async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            "done"
+        axum::routing::post(move || {
+            let notify = notify.clone();
+            async move {
+                notify.notify_one();
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "done"
+            }
         }),
     );
     let server = start(slow).await;
     let mut h1 = connect_h1(server.addr, &server.certs.ca_cert_pem).await;
     let in_flight =
         tokio::spawn(async move { send_h1(&mut h1, post("/slow", Bytes::new())).await });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(10), started.notified())
+        .await
+        .expect("the request reached the handler");
     server.shutdown.cancel();
     let (status, body) = in_flight.await.unwrap();
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"done"[..]));
