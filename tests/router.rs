@@ -110,19 +110,11 @@ async fn pods_are_denied_until_offloading_is_ready() {
     ] {
         let mut input = fixture_json("pod-create-kubectl-apply.json");
         input["request"]["namespace"] = json!(ns);
-        let resp = review(
-            &webhooks(),
-            "/mutate/pod",
-            serde_json::to_vec(&input).unwrap(),
-        )
-        .await;
+        let resp = review_value("/mutate/pod", &input).await;
         assert_eq!(resp["uid"], input["request"]["uid"]);
         assert_eq!(resp["allowed"], false);
         assert_eq!(resp["status"]["code"], 403);
-        assert!(
-            resp["status"]["message"].as_str().unwrap().contains(needle),
-            "{resp}"
-        );
+        assert!(message(&resp).contains(needle), "{resp}");
         assert!(resp.get("patch").is_none());
     }
 }
@@ -171,20 +163,9 @@ async fn namespace_offloading_fixtures_are_validated() {
 async fn invalid_namespace_offloading_is_denied_with_the_field() {
     let mut input = fixture_json("namespaceoffloading-create.json");
     input["request"]["object"]["metadata"]["name"] = json!("foo");
-    let resp = review(
-        &webhooks(),
-        "/validate/namespace-offloading",
-        serde_json::to_vec(&input).unwrap(),
-    )
-    .await;
+    let resp = review_value("/validate/namespace-offloading", &input).await;
     assert_eq!(resp["allowed"], false);
-    assert!(
-        resp["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("metadata.name"),
-        "{resp}"
-    );
+    assert!(message(&resp).contains("metadata.name"), "{resp}");
 }
 
 #[tokio::test]
@@ -213,12 +194,7 @@ async fn a_misrouted_kind_is_answered_invalid_with_its_uid() {
 async fn non_create_pod_operations_pass_untouched() {
     let mut input = fixture_json("pod-create-kubectl-apply.json");
     input["request"]["operation"] = json!("UPDATE");
-    let resp = review(
-        &webhooks(),
-        "/mutate/pod",
-        serde_json::to_vec(&input).unwrap(),
-    )
-    .await;
+    let resp = review_value("/mutate/pod", &input).await;
     assert_eq!(
         resp,
         json!({"uid": input["request"]["uid"], "allowed": true})
@@ -230,26 +206,10 @@ async fn unreadable_pods_are_answered_not_panicked() {
     let mut input = fixture_json("pod-create-kubectl-apply.json");
     input["request"]["namespace"] = json!("shop");
     input["request"]["object"]["spec"]["tolerations"] = json!("not a list");
-    let resp = review(
-        &webhooks(),
-        "/mutate/pod",
-        serde_json::to_vec(&input).unwrap(),
-    )
-    .await;
+    let resp = review_value("/mutate/pod", &input).await;
     assert_eq!(resp["allowed"], false);
-    assert!(
-        resp["status"]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("cannot read the pod"),
-        "{resp}"
-    );
+    assert!(message(&resp).starts_with("cannot read the pod"), "{resp}");
     input["request"]["object"] = Value::Null;
-    let resp = review(
-        &webhooks(),
-        "/mutate/pod",
-        serde_json::to_vec(&input).unwrap(),
-    )
-    .await;
+    let resp = review_value("/mutate/pod", &input).await;
     assert_eq!(resp["status"]["message"], "the request has no object");
 }

@@ -121,3 +121,13 @@ pub fn apply_response(object: &Value, response: &Value) -> Value {
     }
     out
 }
+
+/// Reviews a JSON request (a fixture after edits) through a fresh router.
+pub async fn review_value(path: &str, input: &Value) -> Value {
+    review(&webhooks(), path, serde_json::to_vec(input).unwrap()).await
+}
+
+/// The status message of a refused answer ("" when there is none).
+pub fn message(response: &Value) -> &str {
+    response["status"]["message"].as_str().unwrap_or("")
+}
