@@ -120,3 +120,27 @@ async fn chunked_bodies_without_a_length_are_limited_too() {
     let (status, _) = post_status(chunks(MAX_BODY_BYTES), Some("application/json")).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn reasons_stay_short_even_when_the_input_is_huge() {
+    let huge = "x".repeat(1 << 20);
+    let body = format!(
+        r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"{huge}"}}"#
+    );
+    let (status, text) = post_status(body, Some("application/json")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(text.len() < 300, "{} bytes", text.len());
+
+    let mut input: serde_json::Value =
+        serde_json::from_slice(&fixture("pod-create-kubectl-apply.json")).unwrap();
+    input["request"]["namespace"] = serde_json::json!("shop");
+    input["request"]["object"]["spec"]["tolerations"] = serde_json::json!(huge);
+    let resp = review(
+        &webhooks(),
+        "/mutate/pod",
+        serde_json::to_vec(&input).unwrap(),
+    )
+    .await;
+    assert_eq!(resp["allowed"], false);
+    assert!(message(&resp).len() < 300, "{} bytes", message(&resp).len());
+}

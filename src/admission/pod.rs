@@ -6,7 +6,7 @@
 
 use serde_json::value::RawValue;
 
-use super::review::{Decision, DecodeError, Request};
+use super::review::{shorten, Decision, DecodeError, Request, MAX_REASON_BYTES};
 use super::{answer, expect_kind, Admission, Answer, Webhook};
 use crate::policy::gate::gate;
 use crate::policy::mutate::{mutate, PodView};
@@ -20,7 +20,10 @@ pub fn handle(adm: &Admission, body: &[u8]) -> Result<Answer, DecodeError> {
         Err(DecodeError::Json(e)) => answer::<&RawValue>(Webhook::MutatePod, body, |req| {
             match expect_kind(req, "", "Pod", Webhook::MutatePod) {
                 Err(d) => d,
-                Ok(()) => Decision::Invalid(format!("cannot read the pod: {e}")),
+                Ok(()) => Decision::Invalid(shorten(
+                    &format!("cannot read the pod: {e}"),
+                    MAX_REASON_BYTES,
+                )),
             }
         })
         .map_err(|_| DecodeError::Json(e)),

@@ -92,6 +92,23 @@ pub struct Request<'a, O = &'a RawValue> {
     pub old_object: Option<O>,
 }
 
+/// `text` cut to at most `max` bytes (on a character boundary), marked with `…` when cut.
+/// Parse errors quote the offending input, which may be megabytes long: reasons sent back
+/// stay short.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Longest reason sent back for a request that cannot be read.
+pub const MAX_REASON_BYTES: usize = 240;
+
 /// A decoded review: the request and the API version to answer with.
 #[derive(Debug)]
 pub struct Review<'a, O = &'a RawValue> {
@@ -239,4 +256,46 @@ pub fn encode(api_version: &str, uid: &str, decision: &Decision) -> Vec<u8> {
     };
     // Serializing plain strings, booleans and numbers into a Vec cannot fail.
     serde_json::to_vec(&out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shorten_cuts_on_character_boundaries() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "abc…");
+        assert_eq!(shorten("aé", 2), "a…");
+    }
+
+    #[test]
+    fn encode_answers_each_decision() {
+        let allow =
+            String::from_utf8(encode("admission.k8s.io/v1", "u1", &Decision::allow())).unwrap();
+        assert_eq!(
+            allow,
+            r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"u1","allowed":true}}"#
+        );
+        let patched = Decision::Allow {
+            patch: b"[]".to_vec(),
+            warnings: vec!["careful".into()],
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode("admission.k8s.io/v1beta1", "u2", &patched)).unwrap();
+        assert_eq!(v["apiVersion"], "admission.k8s.io/v1beta1");
+        assert_eq!(v["response"]["patch"], "W10=");
+        assert_eq!(v["response"]["patchType"], "JSONPatch");
+        assert_eq!(v["response"]["warnings"], serde_json::json!(["careful"]));
+        let denied: serde_json::Value = serde_json::from_slice(&encode(
+            "admission.k8s.io/v1",
+            "u3",
+            &Decision::Deny("no".into()),
+        ))
+        .unwrap();
+        assert_eq!(
+            denied["response"]["status"],
+            serde_json::json!({"code": 403, "reason": "Forbidden", "message": "no"})
+        );
+    }
 }

@@ -15,6 +15,7 @@ use axum::routing::post;
 use axum::Router;
 
 use super::metrics::Metrics;
+use crate::admission::review::{shorten, MAX_REASON_BYTES};
 use crate::admission::{Admission, Webhook};
 
 /// Largest accepted request body (3 MiB, the API server's own limit for objects).
@@ -84,7 +85,11 @@ async fn handle(
                 tracing::debug!(webhook = webhook.name(), error = %e, "rejected a body that is not an AdmissionReview");
                 (
                     "bad_request",
-                    (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+                    (
+                        StatusCode::BAD_REQUEST,
+                        format!("{}\n", shorten(&e.to_string(), MAX_REASON_BYTES)),
+                    )
+                        .into_response(),
                 )
             }
         }
