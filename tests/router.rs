@@ -208,7 +208,7 @@ async fn unreadable_pods_are_answered_not_panicked() {
     input["request"]["object"]["spec"]["tolerations"] = json!("not a list");
     let resp = review_value("/mutate/pod", &input).await;
     assert_eq!(resp["allowed"], false);
-    assert!(message(&resp).starts_with("cannot read the pod"), "{resp}");
+    assert!(message(&resp).starts_with("cannot read the Pod"), "{resp}");
     input["request"]["object"] = Value::Null;
     let resp = review_value("/mutate/pod", &input).await;
     assert_eq!(resp["status"]["message"], "the request has no object");

@@ -4,6 +4,7 @@
 //! the decision; only a body that is not an AdmissionReview at all gets an HTTP error. One
 //! module per endpoint; this module holds what they share.
 
+pub mod namespace;
 pub mod nsoff;
 pub mod pod;
 pub mod review;
@@ -11,11 +12,12 @@ pub mod review;
 use std::sync::Arc;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use tracing::field;
 
 use crate::policy::validate::ValidationConfig;
 use crate::state::Store;
-use review::{Decision, DecodeError, Request};
+use review::{shorten, Decision, DecodeError, Request, MAX_REASON_BYTES};
 
 /// Configuration and state shared by the admission endpoints.
 #[derive(Debug)]
@@ -33,18 +35,25 @@ pub struct Admission {
 pub enum Webhook {
     /// `POST /mutate/pod`.
     MutatePod,
+    /// `POST /mutate/namespace`.
+    MutateNamespace,
     /// `POST /validate/namespace-offloading`.
     ValidateNamespaceOffloading,
 }
 
 impl Webhook {
     /// Every endpoint.
-    pub const ALL: [Webhook; 2] = [Webhook::MutatePod, Webhook::ValidateNamespaceOffloading];
+    pub const ALL: [Webhook; 3] = [
+        Webhook::MutatePod,
+        Webhook::MutateNamespace,
+        Webhook::ValidateNamespaceOffloading,
+    ];
 
     /// The HTTP path.
     pub fn path(self) -> &'static str {
         match self {
             Webhook::MutatePod => "/mutate/pod",
+            Webhook::MutateNamespace => "/mutate/namespace",
             Webhook::ValidateNamespaceOffloading => "/validate/namespace-offloading",
         }
     }
@@ -53,7 +62,17 @@ impl Webhook {
     pub fn name(self) -> &'static str {
         match self {
             Webhook::MutatePod => "mutate-pod",
+            Webhook::MutateNamespace => "mutate-namespace",
             Webhook::ValidateNamespaceOffloading => "validate-namespace-offloading",
+        }
+    }
+
+    /// API group and kind of the objects the endpoint reviews.
+    pub fn object_kind(self) -> (&'static str, &'static str) {
+        match self {
+            Webhook::MutatePod => ("", "Pod"),
+            Webhook::MutateNamespace => ("", "Namespace"),
+            Webhook::ValidateNamespaceOffloading => ("offloading.liqo.io", "NamespaceOffloading"),
         }
     }
 }
@@ -62,9 +81,40 @@ impl Admission {
     /// Answers one request body for `webhook`; `Err` when the body is not an AdmissionReview.
     pub fn handle(&self, webhook: Webhook, body: &[u8]) -> Result<Answer, DecodeError> {
         match webhook {
-            Webhook::MutatePod => pod::handle(self, body),
-            Webhook::ValidateNamespaceOffloading => nsoff::handle(self, body),
+            Webhook::MutatePod => answer_object(webhook, body, |req| pod::review(self, req)),
+            Webhook::MutateNamespace => answer_object(webhook, body, namespace::review),
+            Webhook::ValidateNamespaceOffloading => {
+                answer_object(webhook, body, |req| nsoff::review(self, req))
+            }
         }
+    }
+}
+
+/// [`answer`] for an endpoint's objects read as `O`, after checking their kind. When the body
+/// is an AdmissionReview but its object does not read as `O`, that is answered (with the uid)
+/// as an invalid request rather than refused as a bad body.
+fn answer_object<'a, O: Deserialize<'a>>(
+    webhook: Webhook,
+    body: &'a [u8],
+    decide: impl FnOnce(&Request<'a, O>) -> Decision,
+) -> Result<Answer, DecodeError> {
+    let kind = webhook.object_kind().1;
+    let typed = answer::<O>(webhook, body, |req| match expect_kind(req, webhook) {
+        Err(d) => d,
+        Ok(()) => decide(req),
+    });
+    match typed {
+        Err(DecodeError::Json(e)) => {
+            answer::<&RawValue>(webhook, body, |req| match expect_kind(req, webhook) {
+                Err(d) => d,
+                Ok(()) => Decision::Invalid(shorten(
+                    &format!("cannot read the {kind}: {e}"),
+                    MAX_REASON_BYTES,
+                )),
+            })
+            .map_err(|_| DecodeError::Json(e))
+        }
+        other => other,
     }
 }
 
@@ -146,14 +196,10 @@ pub fn answer<'a, O: Deserialize<'a>>(
     })
 }
 
-/// An `Invalid` decision when `req` is not about `group`/`kind` (a misregistered webhook must
-/// be loud rather than silently skip policy).
-fn expect_kind<O>(
-    req: &Request<'_, O>,
-    group: &str,
-    kind: &str,
-    webhook: Webhook,
-) -> Result<(), Decision> {
+/// An `Invalid` decision when `req` is not about the endpoint's kind (a misregistered webhook
+/// must be loud rather than silently skip policy).
+fn expect_kind<O>(req: &Request<'_, O>, webhook: Webhook) -> Result<(), Decision> {
+    let (group, kind) = webhook.object_kind();
     if req.kind.group == group && req.kind.kind == kind {
         return Ok(());
     }

@@ -7,28 +7,13 @@
 use kube::core::admission::Operation;
 use serde_json::Value;
 
-use super::review::{Decision, DecodeError, Request};
-use super::{answer, expect_kind, Admission, Answer, Webhook};
+use super::review::{Decision, Request};
+use super::Admission;
 use crate::policy::validate::validate_nsoff;
 use crate::policy::Verdict;
 
-/// Answers one body.
-pub fn handle(adm: &Admission, body: &[u8]) -> Result<Answer, DecodeError> {
-    answer::<Value>(Webhook::ValidateNamespaceOffloading, body, |req| {
-        review(adm, req)
-    })
-}
-
 /// Reviews one NamespaceOffloading request.
 pub fn review(adm: &Admission, req: &Request<'_, Value>) -> Decision {
-    if let Err(d) = expect_kind(
-        req,
-        "offloading.liqo.io",
-        "NamespaceOffloading",
-        Webhook::ValidateNamespaceOffloading,
-    ) {
-        return d;
-    }
     let op: Operation = match serde_json::from_value(Value::String(req.operation.to_string())) {
         Ok(op) => op,
         Err(_) => return Decision::Invalid(format!("unknown operation {:?}", req.operation)),

@@ -4,38 +4,14 @@
 //! pod's scheduling fields → patch. The request's `namespace` is used, not the pod's
 //! metadata: pods made by controllers may not carry one yet.
 
-use serde_json::value::RawValue;
-
-use super::review::{shorten, Decision, DecodeError, Request, MAX_REASON_BYTES};
-use super::{answer, expect_kind, Admission, Answer, Webhook};
+use super::review::{Decision, Request};
+use super::Admission;
 use crate::policy::gate::gate;
 use crate::policy::mutate::{mutate, PodView};
 use crate::policy::Verdict;
 
-/// Answers one body: decoded in one pass with the pod's scheduling fields. When that fails
-/// but the envelope is sound, the pod itself is unreadable: that is answered (with the uid)
-/// rather than refused as a bad body.
-pub fn handle(adm: &Admission, body: &[u8]) -> Result<Answer, DecodeError> {
-    match answer::<PodView>(Webhook::MutatePod, body, |req| review(adm, req)) {
-        Err(DecodeError::Json(e)) => answer::<&RawValue>(Webhook::MutatePod, body, |req| {
-            match expect_kind(req, "", "Pod", Webhook::MutatePod) {
-                Err(d) => d,
-                Ok(()) => Decision::Invalid(shorten(
-                    &format!("cannot read the pod: {e}"),
-                    MAX_REASON_BYTES,
-                )),
-            }
-        })
-        .map_err(|_| DecodeError::Json(e)),
-        other => other,
-    }
-}
-
 /// Reviews one pod request.
 pub fn review(adm: &Admission, req: &Request<'_, PodView>) -> Decision {
-    if let Err(d) = expect_kind(req, "", "Pod", Webhook::MutatePod) {
-        return d;
-    }
     if req.operation != "CREATE" {
         return Decision::allow();
     }

@@ -7,6 +7,7 @@
 mod affinity;
 pub mod gate;
 pub mod mutate;
+pub mod namespace;
 pub mod naming;
 pub mod patch;
 pub mod selector;
