@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tracing::field;
+use serde_json::Value;
+use tracing::{field, Instrument};
 
+use crate::policy::mutate::PodView;
+use crate::policy::namespace::NamespaceView;
 use crate::policy::validate::ValidationConfig;
-use crate::state::Store;
+use crate::state::{LiveLookup, NamespaceEntry, Store};
 use review::{shorten, Decision, DecodeError, Request, MAX_REASON_BYTES};
 
 /// Configuration and state shared by the admission endpoints.
@@ -28,6 +31,9 @@ pub struct Admission {
     pub runtime_class: String,
     /// Settings of NamespaceOffloading validation (home cluster id).
     pub validation: ValidationConfig,
+    /// Reads a NamespaceOffloading from the API server when the cache has none (cluster
+    /// mode); `None` when the state is authoritative (standalone).
+    pub live: Option<Arc<dyn LiveLookup>>,
 }
 
 /// The endpoints, for routing, logs and metrics.
@@ -79,42 +85,139 @@ impl Webhook {
 
 impl Admission {
     /// Answers one request body for `webhook`; `Err` when the body is not an AdmissionReview.
-    pub fn handle(&self, webhook: Webhook, body: &[u8]) -> Result<Answer, DecodeError> {
-        match webhook {
-            Webhook::MutatePod => answer_object(webhook, body, |req| pod::review(self, req)),
-            Webhook::MutateNamespace => answer_object(webhook, body, namespace::review),
+    pub async fn handle(&self, webhook: Webhook, body: &[u8]) -> Result<Answer, DecodeError> {
+        Ok(match webhook {
+            Webhook::MutatePod => match Pending::<PodView>::decode(webhook, body)? {
+                Ok(p) => {
+                    let review = pod::review(self, &p.review.request);
+                    let decision = review.instrument(p.span.clone()).await;
+                    p.finish(decision)
+                }
+                Err(answered) => answered,
+            },
+            Webhook::MutateNamespace => match Pending::<NamespaceView>::decode(webhook, body)? {
+                Ok(p) => {
+                    let decision = p.span.in_scope(|| namespace::review(&p.review.request));
+                    p.finish(decision)
+                }
+                Err(answered) => answered,
+            },
             Webhook::ValidateNamespaceOffloading => {
-                answer_object(webhook, body, |req| nsoff::review(self, req))
+                match Pending::<Value>::decode(webhook, body)? {
+                    Ok(p) => {
+                        let decision = p.span.in_scope(|| nsoff::review(self, &p.review.request));
+                        p.finish(decision)
+                    }
+                    Err(answered) => answered,
+                }
+            }
+        })
+    }
+
+    /// The entry of `namespace` read from the API server, for a cache miss (SPEC §4: a
+    /// NamespaceOffloading created a moment ago may not be in the cache yet). `Err` carries
+    /// the message for the user; the cause is logged, not sent.
+    async fn live_entry(&self, namespace: &str) -> Result<Option<NamespaceEntry>, String> {
+        let Some(live) = &self.live else {
+            return Ok(None);
+        };
+        match live.namespace_offloading(namespace).await {
+            Ok(found) => Ok(found.map(|n| NamespaceEntry::new(namespace, n))),
+            Err(e) => {
+                tracing::warn!(namespace, error = %e, "live read of the NamespaceOffloading failed");
+                Err(format!(
+                    "could not confirm the offloading of namespace {namespace:?} with the API \
+                     server; retry in a few seconds"
+                ))
             }
         }
     }
 }
 
-/// [`answer`] for an endpoint's objects read as `O`, after checking their kind. When the body
-/// is an AdmissionReview but its object does not read as `O`, that is answered (with the uid)
-/// as an invalid request rather than refused as a bad body.
-fn answer_object<'a, O: Deserialize<'a>>(
+/// A decoded request of the endpoint's kind, inside its span, waiting for a decision.
+struct Pending<'a, O> {
     webhook: Webhook,
-    body: &'a [u8],
-    decide: impl FnOnce(&Request<'a, O>) -> Decision,
-) -> Result<Answer, DecodeError> {
-    let kind = webhook.object_kind().1;
-    let typed = answer::<O>(webhook, body, |req| match expect_kind(req, webhook) {
-        Err(d) => d,
-        Ok(()) => decide(req),
-    });
-    match typed {
-        Err(DecodeError::Json(e)) => {
-            answer::<&RawValue>(webhook, body, |req| match expect_kind(req, webhook) {
-                Err(d) => d,
-                Ok(()) => Decision::Invalid(shorten(
-                    &format!("cannot read the {kind}: {e}"),
-                    MAX_REASON_BYTES,
-                )),
-            })
-            .map_err(|_| DecodeError::Json(e))
+    review: review::Review<'a, O>,
+    span: tracing::Span,
+}
+
+impl<'a, O: Deserialize<'a>> Pending<'a, O> {
+    /// Decodes `body` reading objects as `O`. `Ok(Err(answer))` when the request is already
+    /// answered: not of the endpoint's kind, or an AdmissionReview whose object does not read
+    /// as `O` (answered with its uid as invalid, rather than refused as a bad body).
+    fn decode(webhook: Webhook, body: &'a [u8]) -> Result<Result<Self, Answer>, DecodeError> {
+        let pending = match review::decode::<O>(body) {
+            Ok(review) => Pending::open(webhook, review),
+            Err(DecodeError::Json(e)) => {
+                let Ok(raw) = review::decode::<&RawValue>(body) else {
+                    return Err(DecodeError::Json(e));
+                };
+                let p = Pending::open(webhook, raw);
+                let decision = expect_kind(&p.review.request, webhook)
+                    .err()
+                    .unwrap_or_else(|| {
+                        let kind = webhook.object_kind().1;
+                        Decision::Invalid(shorten(
+                            &format!("cannot read the {kind}: {e}"),
+                            MAX_REASON_BYTES,
+                        ))
+                    });
+                return Ok(Err(p.finish(decision)));
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(match expect_kind(&pending.review.request, webhook) {
+            Ok(()) => Ok(pending),
+            Err(d) => Err(pending.finish(d)),
+        })
+    }
+}
+
+impl<'a, O> Pending<'a, O> {
+    fn open(webhook: Webhook, review: review::Review<'a, O>) -> Self {
+        let req = &review.request;
+        let span = tracing::info_span!(
+            "admission",
+            webhook = webhook.name(),
+            uid = %req.uid,
+            kind = %req.kind.kind,
+            namespace = req.namespace.as_deref().unwrap_or(""),
+            name = req.name.as_deref().unwrap_or(""),
+            operation = %req.operation,
+            allowed = field::Empty,
+            patched = field::Empty,
+        );
+        Pending {
+            webhook,
+            review,
+            span,
         }
-        other => other,
+    }
+
+    /// Records the outcome on the span, logs refusals, and encodes the answer.
+    fn finish(self, decision: Decision) -> Answer {
+        let outcome = match &decision {
+            Decision::Allow { patch, .. } if !patch.is_empty() => Outcome::Patched,
+            Decision::Allow { .. } => Outcome::Allowed,
+            Decision::Deny(_) => Outcome::Denied,
+            Decision::Invalid(_) => Outcome::Invalid,
+        };
+        let allowed = matches!(outcome, Outcome::Allowed | Outcome::Patched);
+        self.span
+            .record("allowed", allowed)
+            .record("patched", outcome == Outcome::Patched);
+        let _entered = self.span.enter();
+        match &decision {
+            Decision::Deny(m) | Decision::Invalid(m) => {
+                tracing::info!(webhook = self.webhook.name(), reason = %m, "admission refused")
+            }
+            Decision::Allow { .. } => tracing::debug!("admission allowed"),
+        }
+        let (version, uid) = (self.review.api_version, &self.review.request.uid);
+        Answer {
+            body: review::encode(version, uid, &decision),
+            outcome,
+        }
     }
 }
 
@@ -150,50 +253,6 @@ pub struct Answer {
     pub body: Vec<u8>,
     /// How the request was answered.
     pub outcome: Outcome,
-}
-
-/// Decodes `body` reading objects as `O`, decides within a span carrying the request's
-/// identity and outcome, and encodes the answer.
-pub fn answer<'a, O: Deserialize<'a>>(
-    webhook: Webhook,
-    body: &'a [u8],
-    decide: impl FnOnce(&Request<'a, O>) -> Decision,
-) -> Result<Answer, DecodeError> {
-    let review = review::decode::<O>(body)?;
-    let req = &review.request;
-    let span = tracing::info_span!(
-        "admission",
-        webhook = webhook.name(),
-        uid = %req.uid,
-        kind = %req.kind.kind,
-        namespace = req.namespace.as_deref().unwrap_or(""),
-        name = req.name.as_deref().unwrap_or(""),
-        operation = %req.operation,
-        allowed = field::Empty,
-        patched = field::Empty,
-    );
-    let decision = span.in_scope(|| decide(req));
-    let outcome = match &decision {
-        Decision::Allow { patch, .. } if !patch.is_empty() => Outcome::Patched,
-        Decision::Allow { .. } => Outcome::Allowed,
-        Decision::Deny(_) => Outcome::Denied,
-        Decision::Invalid(_) => Outcome::Invalid,
-    };
-    span.record(
-        "allowed",
-        matches!(outcome, Outcome::Allowed | Outcome::Patched),
-    )
-    .record("patched", outcome == Outcome::Patched);
-    match &decision {
-        Decision::Deny(m) | Decision::Invalid(m) => {
-            span.in_scope(|| tracing::info!(reason = %m, "admission refused"))
-        }
-        Decision::Allow { .. } => span.in_scope(|| tracing::debug!("admission allowed")),
-    }
-    Ok(Answer {
-        body: review::encode(review.api_version, &req.uid, &decision),
-        outcome,
-    })
 }
 
 /// An `Invalid` decision when `req` is not about the endpoint's kind (a misregistered webhook

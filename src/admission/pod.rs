@@ -11,7 +11,7 @@ use crate::policy::mutate::{mutate, PodView};
 use crate::policy::Verdict;
 
 /// Reviews one pod request.
-pub fn review(adm: &Admission, req: &Request<'_, PodView>) -> Decision {
+pub async fn review(adm: &Admission, req: &Request<'_, PodView>) -> Decision {
     if req.operation != "CREATE" {
         return Decision::allow();
     }
@@ -19,11 +19,23 @@ pub fn review(adm: &Admission, req: &Request<'_, PodView>) -> Decision {
         return Decision::Invalid("the request has no namespace".to_owned());
     };
     let snapshot = adm.store.load();
-    let Some(entry) = snapshot.offloading(namespace) else {
-        return match gate(namespace, None) {
-            Verdict::Deny(m) => Decision::Deny(m),
-            Verdict::Allow { .. } => Decision::allow(),
-        };
+    let fetched;
+    let entry = match snapshot.offloading(namespace) {
+        Some(entry) => entry.as_ref(),
+        // One live read before denying (a just-created NamespaceOffloading).
+        None => match adm.live_entry(namespace).await {
+            Ok(Some(entry)) => {
+                fetched = entry;
+                &fetched
+            }
+            Ok(None) => {
+                return match gate(namespace, None) {
+                    Verdict::Deny(m) => Decision::Deny(m),
+                    Verdict::Allow { .. } => Decision::allow(),
+                }
+            }
+            Err(message) => return Decision::Deny(message),
+        },
     };
     if let Verdict::Deny(m) = &entry.gate {
         return Decision::Deny(m.clone());

@@ -94,6 +94,7 @@ impl ServeArgs {
         let admission = Admission {
             store: Arc::new(Store::new(snapshot)),
             runtime_class,
+            live: None,
             validation: ValidationConfig {
                 home_cluster_id: cluster_id.0,
             },

@@ -76,7 +76,7 @@ async fn handle(
                 .into_response(),
         )
     } else {
-        match app.admission.handle(webhook, &body) {
+        match app.admission.handle(webhook, &body).await {
             Ok(answer) => (
                 answer.outcome.as_str(),
                 ([(header::CONTENT_TYPE, "application/json")], answer.body).into_response(),

@@ -8,6 +8,9 @@
 mod standalone;
 
 use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -125,4 +128,20 @@ impl Store {
     pub fn replace(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
     }
+}
+
+/// Why a live read failed (API server unreachable, RBAC, bad object…); logged, never sent to
+/// the caller.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LookupError(pub String);
+
+/// What a live read returns.
+pub type LookupFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<NamespaceOffloading>, LookupError>> + Send + 'a>>;
+
+/// Reads a namespace's NamespaceOffloading from the API server, bypassing the cache.
+pub trait LiveLookup: Send + Sync + fmt::Debug {
+    /// The NamespaceOffloading named `offloading` in `namespace`, if it exists.
+    fn namespace_offloading<'a>(&'a self, namespace: &'a str) -> LookupFuture<'a>;
 }

@@ -20,7 +20,7 @@ use nsoffload::server::metrics::Metrics;
 use nsoffload::server::router::{router, App};
 use nsoffload::server::serve_tls;
 use nsoffload::server::tls::{server_config, ReloadingCert};
-use nsoffload::state::{Snapshot, Store};
+use nsoffload::state::{LiveLookup, Snapshot, Store};
 use rustls::pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
@@ -45,9 +45,15 @@ pub fn write_pair(dir: &Path, c: &GeneratedCerts) -> (PathBuf, PathBuf) {
 
 /// The admission app over `snapshot`, with the RuntimeClass `liqo` and cluster id `home`.
 pub fn app(snapshot: Snapshot) -> Arc<App> {
+    app_with_live(snapshot, None)
+}
+
+/// [`app`] with a live reader for cache misses.
+pub fn app_with_live(snapshot: Snapshot, live: Option<Arc<dyn LiveLookup>>) -> Arc<App> {
     let admission = Admission {
         store: Arc::new(Store::new(snapshot)),
         runtime_class: "liqo".into(),
+        live,
         validation: ValidationConfig {
             home_cluster_id: "home".into(),
         },
