@@ -45,22 +45,17 @@ fn write_certs(dir: &std::path::Path) {
     }
 }
 
-#[cfg(unix)]
-#[test]
-fn serve_becomes_ready_and_exits_zero_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    write_certs(dir.path());
+/// Starts `serve` with dev certificates on free local ports plus `args`; returns the child
+/// and its admin port.
+fn spawn_serve(certs: &std::path::Path, args: &[&str]) -> (std::process::Child, u16) {
     let (web, admin) = (free_port(), free_port());
-    let state = format!(
-        "{}/manifests/examples/standalone.yaml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut child = Command::new(BIN)
-        .args(["serve", "--standalone", &state, "--cluster-id", "home"])
+    let child = Command::new(BIN)
+        .args(["serve", "--cluster-id", "home"])
+        .args(args)
         .arg("--tls-cert-file")
-        .arg(dir.path().join("tls.crt"))
+        .arg(certs.join("tls.crt"))
         .arg("--tls-key-file")
-        .arg(dir.path().join("tls.key"))
+        .arg(certs.join("tls.key"))
         .args([
             "--bind-address",
             &format!("127.0.0.1:{web}"),
@@ -70,17 +65,64 @@ fn serve_becomes_ready_and_exits_zero_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if http_get(admin, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-            break;
-        }
+    (child, admin)
+}
+
+/// Polls `path` on the admin port until its status line starts with `want` (bounded).
+fn wait_for_status(
+    child: &mut std::process::Child,
+    admin: u16,
+    path: &str,
+    want: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    while !http_get(admin, path).is_some_and(|r| r.starts_with(want)) {
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("server not ready within 20 s");
+            panic!("{path} did not answer {want:?} within {within:?}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Sends SIGTERM and returns the exit code (bounded).
+fn terminate(mut child: std::process::Child) -> Option<i32> {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server did not exit within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_becomes_ready_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    write_certs(dir.path());
+    let state = format!(
+        "{}/manifests/examples/standalone.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let (mut child, admin) = spawn_serve(dir.path(), &["--standalone", &state]);
+    wait_for_status(
+        &mut child,
+        admin,
+        "/readyz",
+        "HTTP/1.1 200",
+        Duration::from_secs(20),
+    );
     let metrics = http_get(admin, "/metrics").unwrap();
     let expiry = metrics
         .lines()
@@ -95,23 +137,44 @@ fn serve_becomes_ready_and_exits_zero_on_sigterm() {
         expiry > now + 300 * 86_400,
         "certs default to 365 days, metric says {expiry}"
     );
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("server did not exit within 10 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(child), Some(0));
+}
+
+#[cfg(unix)]
+#[test]
+fn cluster_mode_stays_unready_until_caches_sync() {
+    // An API server address where nothing listens: the watches can never sync.
+    let dir = tempfile::tempdir().unwrap();
+    write_certs(dir.path());
+    let kubeconfig = dir.path().join("kubeconfig");
+    let port = free_port();
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\n\
+             users: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let (mut child, admin) =
+        spawn_serve(dir.path(), &["--kubeconfig", kubeconfig.to_str().unwrap()]);
+    wait_for_status(
+        &mut child,
+        admin,
+        "/livez",
+        "HTTP/1.1 200",
+        Duration::from_secs(20),
+    );
+    for _ in 0..5 {
+        assert!(
+            http_get(admin, "/readyz")
+                .unwrap()
+                .starts_with("HTTP/1.1 503"),
+            "ready without synced caches"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(terminate(child), Some(0));
 }
 
 #[test]

@@ -5,11 +5,14 @@
 //! first when a signal arrives.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{ClusterId, HumanDuration, LogFormat};
@@ -21,15 +24,24 @@ use crate::server::metrics::Metrics;
 use crate::server::router::{self, App};
 use crate::server::tls::{server_config, ReloadingCert};
 use crate::server::{serve_admin, serve_tls, shutdown_signal};
-use crate::state::{load_standalone, Store};
+use crate::state::cluster::{start_watches, KubeLookup};
+use crate::state::{load_standalone, LiveLookup, Store};
 
 /// Arguments of `nsoffload serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// Serve admission from this multi-document YAML of NamespaceOffloading, Namespace and
-    /// Node objects, without a cluster. (Cluster mode is not available in this build.)
+    /// Node objects, without a cluster. Without it, the state is watched from the cluster.
     #[arg(long, env = "NSOFFLOAD_STANDALONE", value_name = "FILE")]
-    standalone: PathBuf,
+    standalone: Option<PathBuf>,
+    /// Kubeconfig for cluster mode (default: in-cluster config, or $KUBECONFIG).
+    #[arg(
+        long,
+        env = "NSOFFLOAD_KUBECONFIG",
+        value_name = "FILE",
+        conflicts_with = "standalone"
+    )]
+    kubeconfig: Option<PathBuf>,
     /// Address of the HTTPS webhook port.
     #[arg(long, env = "NSOFFLOAD_BIND_ADDRESS", default_value = "0.0.0.0:8443")]
     bind_address: SocketAddr,
@@ -72,6 +84,7 @@ impl ServeArgs {
     async fn serve(self) -> anyhow::Result<()> {
         let ServeArgs {
             standalone,
+            kubeconfig,
             bind_address,
             admin_address,
             cluster_id,
@@ -82,8 +95,11 @@ impl ServeArgs {
             drain_timeout,
             log_format: _,
         } = self;
-        let snapshot = load_standalone(&standalone)?;
-        tracing::info!(file = %standalone.display(), namespaces = snapshot.offloading_count(), "standalone state loaded");
+        let shutdown = CancellationToken::new();
+        let source = match standalone {
+            Some(file) => StateSource::standalone(&file)?,
+            None => StateSource::cluster(kubeconfig, shutdown.clone()).await?,
+        };
         let metrics = Arc::new(Metrics::new());
         let cert = ReloadingCert::from_files(&tls_cert_file, &tls_key_file)
             .context("cannot load the serving certificate")?;
@@ -92,9 +108,9 @@ impl ServeArgs {
 
         let ready = Arc::new(Readiness::default());
         let admission = Admission {
-            store: Arc::new(Store::new(snapshot)),
+            store: source.store,
             runtime_class,
-            live: None,
+            live: source.live,
             validation: ValidationConfig {
                 home_cluster_id: cluster_id.0,
             },
@@ -110,7 +126,6 @@ impl ServeArgs {
         let admin_listener = TcpListener::bind(admin_address)
             .await
             .with_context(|| format!("cannot listen on {admin_address}"))?;
-        let shutdown = CancellationToken::new();
         let reloader = tokio::spawn(cert.watch(tls_reload_interval.0, shutdown.clone()));
         let admin_task = tokio::spawn(serve_admin(
             admin_listener,
@@ -124,8 +139,8 @@ impl ServeArgs {
             shutdown.clone(),
             drain_timeout.0,
         ));
-        ready.set(true);
         tracing::info!(webhooks = %bind_address, admin = %admin_address, "serving");
+        let readiness = tokio::spawn(become_ready(source.synced, ready.clone(), shutdown.clone()));
 
         shutdown_signal().await;
         ready.set(false);
@@ -136,8 +151,74 @@ impl ServeArgs {
             .context("admin server task failed")?
             .context("admin server failed")?;
         reloader.await.context("certificate reloader failed")?;
+        readiness.abort();
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Where admission state comes from: a file, or watches of the cluster.
+struct StateSource {
+    store: Arc<Store>,
+    live: Option<Arc<dyn LiveLookup>>,
+    /// Turns true once every cache has synced.
+    synced: watch::Receiver<bool>,
+}
+
+impl StateSource {
+    fn standalone(file: &Path) -> anyhow::Result<Self> {
+        let snapshot = load_standalone(file)?;
+        tracing::info!(file = %file.display(), namespaces = snapshot.offloading_count(), "standalone state loaded");
+        let (_, synced) = watch::channel(true);
+        Ok(StateSource {
+            store: Arc::new(Store::new(snapshot)),
+            live: None,
+            synced,
+        })
+    }
+
+    async fn cluster(
+        kubeconfig: Option<PathBuf>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let config = match kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+                    .await
+                    .context("invalid kubeconfig")?
+            }
+            None => Config::infer()
+                .await
+                .context("no Kubernetes configuration (in-cluster or $KUBECONFIG)")?,
+        };
+        tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings and Namespaces");
+        let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
+        let store = Arc::new(Store::default());
+        let synced = start_watches(client.clone(), store.clone(), shutdown);
+        Ok(StateSource {
+            store,
+            live: Some(Arc::new(KubeLookup::new(client))),
+            synced,
+        })
+    }
+}
+
+/// Marks the server ready once every cache has synced, unless shutdown has begun.
+async fn become_ready(
+    mut synced: watch::Receiver<bool>,
+    ready: Arc<Readiness>,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        result = synced.wait_for(|s| *s) => {
+            if result.is_ok() && !shutdown.is_cancelled() {
+                ready.set(true);
+                tracing::info!("caches synced; ready");
+            }
+        }
     }
 }
 

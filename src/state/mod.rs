@@ -5,6 +5,7 @@
 //! snapshot and swap it in. Each namespace's gate verdict and imposed selector are computed
 //! once here, when its NamespaceOffloading changes, not on every pod.
 
+pub mod cluster;
 mod standalone;
 
 use std::collections::HashMap;
@@ -49,12 +50,17 @@ impl NamespaceEntry {
 }
 
 /// Everything admission needs, at one point in time.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    offloadings: HashMap<String, Arc<NamespaceEntry>>,
-    namespaces: HashMap<String, Namespace>,
-    nodes: Vec<Node>,
+    offloadings: Arc<OffloadingMap>,
+    namespaces: Arc<NamespaceMap>,
+    nodes: Arc<Vec<Node>>,
 }
+
+/// Namespace name → its offloading entry.
+pub type OffloadingMap = HashMap<String, Arc<NamespaceEntry>>;
+/// Namespace name → Namespace object.
+pub type NamespaceMap = HashMap<String, Arc<Namespace>>;
 
 impl Snapshot {
     /// Builds a snapshot; NamespaceOffloadings not named `offloading` or without a namespace
@@ -75,12 +81,28 @@ impl Snapshot {
             .collect();
         let namespaces = namespaces
             .into_iter()
-            .filter_map(|n| Some((n.metadata.name.clone()?, n)))
+            .filter_map(|n| Some((n.metadata.name.clone()?, Arc::new(n))))
             .collect();
         Snapshot {
+            offloadings: Arc::new(offloadings),
+            namespaces: Arc::new(namespaces),
+            nodes: Arc::new(nodes),
+        }
+    }
+
+    /// This snapshot with other offloading entries (the rest is shared, not copied).
+    pub fn with_offloadings(&self, offloadings: Arc<OffloadingMap>) -> Self {
+        Snapshot {
             offloadings,
+            ..self.clone()
+        }
+    }
+
+    /// This snapshot with other namespaces (the rest is shared, not copied).
+    pub fn with_namespaces(&self, namespaces: Arc<NamespaceMap>) -> Self {
+        Snapshot {
             namespaces,
-            nodes,
+            ..self.clone()
         }
     }
 
@@ -91,7 +113,7 @@ impl Snapshot {
 
     /// A namespace object, if known.
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
-        self.namespaces.get(name)
+        self.namespaces.get(name).map(Arc::as_ref)
     }
 
     /// Known nodes.
@@ -127,6 +149,12 @@ impl Store {
     /// Replaces the snapshot.
     pub fn replace(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    /// Replaces the snapshot with `change` applied to the current one (writers may race:
+    /// the change is re-applied to whatever another writer stored meanwhile).
+    pub fn update(&self, change: impl Fn(&Snapshot) -> Snapshot) {
+        self.current.rcu(|current| Arc::new(change(current)));
     }
 }
 

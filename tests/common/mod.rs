@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod mock_api;
 pub mod router;
 
 pub use k8s_openapi::api::core::v1::Pod;
