@@ -3,7 +3,8 @@
 //! The API server verifies the webhook's certificate against the `caBundle` it was given, so
 //! the serving certificate must be issued by a CA whose certificate can be handed over, and
 //! carry every DNS name or IP the API server may dial. `nsoffload certs` writes this pair for
-//! development; the self-managed mode in cluster reuses the same function.
+//! development; the self-managed mode in cluster (`secret`) uses the two halves separately, to
+//! renew the serving certificate with the CA it already has and to rotate the CA on its own.
 
 use std::net::IpAddr;
 
@@ -61,6 +62,84 @@ fn san(host: &str) -> Result<SanType, CertError> {
     Ok(SanType::DnsName(name))
 }
 
+/// A certificate and its private key, PEM encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemPair {
+    /// The certificate.
+    pub cert_pem: String,
+    /// Its private key (PKCS#8).
+    pub key_pem: String,
+}
+
+/// The parameters every nsoffload CA is made with. The subject is fixed so that an issuer can
+/// be rebuilt from the CA's key alone (see [`issue_serving`]); validity does not matter there.
+fn ca_params(not_before: OffsetDateTime, not_after: OffsetDateTime) -> CertificateParams {
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name = DistinguishedName::new();
+    ca.distinguished_name
+        .push(DnType::CommonName, "nsoffload webhook CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    ca.not_before = not_before;
+    ca.not_after = not_after;
+    ca
+}
+
+/// Generates a self-signed CA valid from `not_before` to `not_after`.
+pub fn generate_ca(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<PemPair, CertError> {
+    let key = KeyPair::generate()?;
+    let cert = ca_params(not_before, not_after).self_signed(&key)?;
+    Ok(PemPair {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Issues a serving certificate for `hosts`, valid from `not_before` to `not_after`, signed by
+/// the CA whose private key is `ca_key_pem`. The CA must have been made by [`generate_ca`]:
+/// its subject is rebuilt rather than read from its certificate. The certificate names its
+/// issuer's key (authority key identifier), so a client holding several CAs of that same
+/// subject finds the right one first.
+pub fn issue_serving(
+    ca_key_pem: &str,
+    hosts: &[String],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<PemPair, CertError> {
+    let Some(first) = hosts.first() else {
+        return Err(CertError::NoHosts);
+    };
+    let ca_key = KeyPair::from_pem(ca_key_pem)?;
+    let issuer = Issuer::new(ca_params(not_before, not_after), ca_key);
+
+    let mut leaf = CertificateParams::default();
+    leaf.distinguished_name = DistinguishedName::new();
+    leaf.distinguished_name
+        .push(DnType::CommonName, first.as_str());
+    leaf.subject_alt_names = hosts.iter().map(|h| san(h)).collect::<Result<_, _>>()?;
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
+    let key = KeyPair::generate()?;
+    let cert = leaf.signed_by(&key, &issuer)?;
+    Ok(PemPair {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
 /// Generates a CA valid for `ca_days` and a serving certificate for `hosts` valid for
 /// `serving_days` (both starting an hour ago, to tolerate clock skew).
 pub fn generate(
@@ -73,44 +152,15 @@ pub fn generate(
     }
     let now = OffsetDateTime::now_utc();
     let start = now - Duration::hours(1);
-
-    let mut ca = CertificateParams::default();
-    ca.distinguished_name = DistinguishedName::new();
-    ca.distinguished_name
-        .push(DnType::CommonName, "nsoffload webhook CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.not_before = start;
-    ca.not_after = now + Duration::days(ca_days);
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca, &ca_key);
-
-    let mut leaf = CertificateParams::default();
-    leaf.distinguished_name = DistinguishedName::new();
-    leaf.distinguished_name
-        .push(DnType::CommonName, hosts[0].as_str());
-    leaf.subject_alt_names = hosts.iter().map(|h| san(h)).collect::<Result<_, _>>()?;
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.not_before = start;
-    leaf.not_after = now + Duration::days(serving_days);
-    let leaf_key = KeyPair::generate()?;
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
-
+    let ca = generate_ca(start, now + Duration::days(ca_days))?;
+    let not_after = now + Duration::days(serving_days);
+    let serving = issue_serving(&ca.key_pem, hosts, start, not_after)?;
     Ok(GeneratedCerts {
-        ca_cert_pem: ca_cert.pem(),
-        ca_key_pem: ca_key.serialize_pem(),
-        cert_pem: leaf_cert.pem(),
-        key_pem: leaf_key.serialize_pem(),
-        not_after: leaf.not_after,
+        ca_cert_pem: ca.cert_pem,
+        ca_key_pem: ca.key_pem,
+        cert_pem: serving.cert_pem,
+        key_pem: serving.key_pem,
+        not_after,
     })
 }
 

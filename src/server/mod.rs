@@ -9,7 +9,7 @@ pub mod admin;
 pub mod metrics;
 pub mod router;
 pub mod tls;
-mod x509;
+pub(crate) mod x509;
 
 use std::sync::Arc;
 use std::time::Duration;
