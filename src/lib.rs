@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod install;
 pub mod policy;
 pub mod registration;
 pub mod server;

@@ -4,10 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-/// Every generated manifest: file name under `manifests/` and content.
-pub fn all() -> Vec<(&'static str, String)> {
-    vec![("crd.yaml", crate::api::crd_yaml())]
-}
+use crate::install::all;
 
 /// Arguments of `nsoffload manifests`.
 #[derive(Debug, clap::Args)]

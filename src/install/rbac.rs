@@ -1,0 +1,117 @@
+//! Least-privilege RBAC for the server.
+//!
+//! Cluster-wide it only reads what admission caches (NamespaceOffloadings, Namespaces), and
+//! manages its own two webhook configurations: `get`/`patch`/`update` are limited to the name
+//! `nsoffload`; `create` cannot be limited by name in Kubernetes RBAC, so it is granted on the
+//! kind (the server still never touches a configuration it does not own). In its own
+//! namespace it keeps the certificate Secret, again limited by name except for `create`.
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::{labels, yaml_docs, NAME, NAMESPACE, TLS_SECRET};
+use crate::registration::webhooks::CONFIGURATION_NAME;
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    PolicyRule {
+        api_groups: Some(strings(groups)),
+        resources: Some(strings(resources)),
+        verbs: strings(verbs),
+        resource_names: (!names.is_empty()).then(|| strings(names)),
+        non_resource_urls: None,
+    }
+}
+
+fn meta(namespaced: bool) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(NAME.to_owned()),
+        namespace: namespaced.then(|| NAMESPACE.to_owned()),
+        labels: Some(labels()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn subjects() -> Option<Vec<Subject>> {
+    Some(vec![Subject {
+        kind: "ServiceAccount".to_owned(),
+        name: NAME.to_owned(),
+        namespace: Some(NAMESPACE.to_owned()),
+        api_group: None,
+    }])
+}
+
+/// The cluster-wide rules.
+pub fn cluster_rules() -> Vec<PolicyRule> {
+    let webhooks = [
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+    ];
+    vec![
+        rule(
+            &["offloading.liqo.io"],
+            &["namespaceoffloadings"],
+            &["get", "list", "watch"],
+            &[],
+        ),
+        rule(&[""], &["namespaces"], &["get", "list", "watch"], &[]),
+        rule(
+            &["admissionregistration.k8s.io"],
+            &webhooks,
+            &["get", "patch", "update"],
+            &[CONFIGURATION_NAME],
+        ),
+        rule(
+            &["admissionregistration.k8s.io"],
+            &webhooks,
+            &["create"],
+            &[],
+        ),
+    ]
+}
+
+/// The rules in nsoffload's own namespace.
+pub fn namespace_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&[""], &["secrets"], &["get", "update"], &[TLS_SECRET]),
+        rule(&[""], &["secrets"], &["create"], &[]),
+    ]
+}
+
+/// ServiceAccount, ClusterRole and Role with their bindings.
+pub fn yaml() -> String {
+    let role_ref = |kind: &str| RoleRef {
+        api_group: "rbac.authorization.k8s.io".to_owned(),
+        kind: kind.to_owned(),
+        name: NAME.to_owned(),
+    };
+    let docs = [
+        serde_yaml::to_value(ServiceAccount {
+            metadata: meta(true),
+            ..ServiceAccount::default()
+        }),
+        serde_yaml::to_value(ClusterRole {
+            metadata: meta(false),
+            rules: Some(cluster_rules()),
+            aggregation_rule: None,
+        }),
+        serde_yaml::to_value(ClusterRoleBinding {
+            metadata: meta(false),
+            role_ref: role_ref("ClusterRole"),
+            subjects: subjects(),
+        }),
+        serde_yaml::to_value(Role {
+            metadata: meta(true),
+            rules: Some(namespace_rules()),
+        }),
+        serde_yaml::to_value(RoleBinding {
+            metadata: meta(true),
+            role_ref: role_ref("Role"),
+            subjects: subjects(),
+        }),
+    ];
+    yaml_docs(&docs.into_iter().filter_map(Result::ok).collect::<Vec<_>>())
+}
