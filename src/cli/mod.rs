@@ -7,6 +7,7 @@ pub mod args;
 mod certs;
 mod manifests;
 mod serve;
+mod sources;
 
 use clap::{Parser, Subcommand};
 
@@ -23,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the admission webhooks.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Write a development CA and serving certificate.
     Certs(certs::CertsArgs),
     /// Print (or write) the install manifests, generated from code.

@@ -5,27 +5,27 @@
 //! first when a signal arrives.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::args::{ClusterId, HumanDuration, LogFormat};
+use super::sources::{default_namespace, service_hosts, url_host, CertSource, StateSource};
 use crate::admission::Admission;
 use crate::api::consts::DEFAULT_RUNTIME_CLASS;
 use crate::policy::validate::ValidationConfig;
+use crate::registration::manager::ManagedCerts;
+use crate::registration::secret::RotationPolicy;
+use crate::registration::webhooks::Endpoint;
 use crate::server::admin::{self, Readiness};
 use crate::server::metrics::Metrics;
 use crate::server::router::{self, App};
-use crate::server::tls::{server_config, ReloadingCert};
+use crate::server::tls::server_config;
 use crate::server::{serve_admin, serve_tls, shutdown_signal};
-use crate::state::cluster::{start_watches, KubeLookup};
-use crate::state::{load_standalone, LiveLookup, Store};
 
 /// Arguments of `nsoffload serve`.
 #[derive(Debug, clap::Args)]
@@ -54,12 +54,30 @@ pub struct ServeArgs {
     /// RuntimeClass whose pods are forced onto remote clusters.
     #[arg(long, env = "NSOFFLOAD_RUNTIME_CLASS", default_value = DEFAULT_RUNTIME_CLASS)]
     runtime_class: String,
-    /// PEM serving certificate (chain).
+    /// PEM serving certificate (chain). Without it (cluster mode), the certificate is
+    /// self-managed in a Secret and the webhook configurations are registered with its CA.
     #[arg(long, env = "NSOFFLOAD_TLS_CERT_FILE")]
-    tls_cert_file: PathBuf,
+    tls_cert_file: Option<PathBuf>,
     /// PEM private key of the serving certificate.
     #[arg(long, env = "NSOFFLOAD_TLS_KEY_FILE")]
-    tls_key_file: PathBuf,
+    tls_key_file: Option<PathBuf>,
+    /// nsoffload's own namespace (holds the certificate Secret; excluded from the webhooks).
+    /// Default: the pod's namespace in-cluster, else nsoffload-system.
+    #[arg(long, env = "NSOFFLOAD_NAMESPACE")]
+    namespace: Option<String>,
+    /// The Service the API server calls (self-managed certificates, in-cluster).
+    #[arg(long, env = "NSOFFLOAD_SERVICE_NAME", default_value = "nsoffload")]
+    service_name: String,
+    /// Base URL the API server calls when nsoffload runs outside the cluster, e.g.
+    /// https://192.0.2.10:8443 (registered instead of the Service).
+    #[arg(long, env = "NSOFFLOAD_WEBHOOK_URL")]
+    webhook_url: Option<String>,
+    /// Secret that holds the self-managed certificate and CA.
+    #[arg(long, env = "NSOFFLOAD_TLS_SECRET", default_value = crate::install::TLS_SECRET)]
+    tls_secret: String,
+    /// How often the self-managed certificate is checked (rotation, other replicas' writes).
+    #[arg(long, env = "NSOFFLOAD_CERT_CHECK_INTERVAL", default_value = "5m")]
+    cert_check_interval: HumanDuration,
     /// How often the certificate files are read again to pick up a rotation.
     #[arg(long, env = "NSOFFLOAD_TLS_RELOAD_INTERVAL", default_value = "10s")]
     tls_reload_interval: HumanDuration,
@@ -91,20 +109,53 @@ impl ServeArgs {
             runtime_class,
             tls_cert_file,
             tls_key_file,
+            namespace,
+            service_name,
+            webhook_url,
+            tls_secret,
+            cert_check_interval,
             tls_reload_interval,
             drain_timeout,
             log_format: _,
         } = self;
         let shutdown = CancellationToken::new();
+        let managed = match &standalone {
+            Some(_) => None,
+            None => {
+                let namespace = namespace.unwrap_or_else(default_namespace);
+                let (hosts, endpoint) = match webhook_url {
+                    Some(url) => (vec![url_host(&url)?], Endpoint::Url(url)),
+                    None => {
+                        let port = crate::install::SERVICE_PORT;
+                        let endpoint = Endpoint::Service {
+                            namespace: namespace.clone(),
+                            name: service_name.clone(),
+                            port,
+                        };
+                        (service_hosts(&service_name, &namespace), endpoint)
+                    }
+                };
+                let config = ManagedCerts {
+                    namespace,
+                    secret_name: tls_secret,
+                    hosts,
+                    endpoint,
+                    policy: RotationPolicy::default(),
+                };
+                Some((config, cert_check_interval.0))
+            }
+        };
+        let certs =
+            CertSource::choose(tls_cert_file, tls_key_file, tls_reload_interval.0, managed)?;
         let source = match standalone {
             Some(file) => StateSource::standalone(&file)?,
             None => StateSource::cluster(kubeconfig, shutdown.clone()).await?,
         };
         let metrics = Arc::new(Metrics::new());
-        let cert = ReloadingCert::from_files(&tls_cert_file, &tls_key_file)
-            .context("cannot load the serving certificate")?;
-        let cert = Arc::new(cert.export_expiry(metrics.cert_expiry()));
-        let tls = Arc::new(server_config(cert.clone())?);
+        let (resolver, reloader) = certs
+            .start(source.client.clone(), &metrics, shutdown.clone())
+            .await?;
+        let tls = Arc::new(server_config(resolver)?);
 
         let ready = Arc::new(Readiness::default());
         let admission = Admission {
@@ -126,7 +177,6 @@ impl ServeArgs {
         let admin_listener = TcpListener::bind(admin_address)
             .await
             .with_context(|| format!("cannot listen on {admin_address}"))?;
-        let reloader = tokio::spawn(cert.watch(tls_reload_interval.0, shutdown.clone()));
         let admin_task = tokio::spawn(serve_admin(
             admin_listener,
             admin::router(ready.clone(), metrics),
@@ -154,54 +204,6 @@ impl ServeArgs {
         readiness.abort();
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// Where admission state comes from: a file, or watches of the cluster.
-struct StateSource {
-    store: Arc<Store>,
-    live: Option<Arc<dyn LiveLookup>>,
-    /// Turns true once every cache has synced.
-    synced: watch::Receiver<bool>,
-}
-
-impl StateSource {
-    fn standalone(file: &Path) -> anyhow::Result<Self> {
-        let snapshot = load_standalone(file)?;
-        tracing::info!(file = %file.display(), namespaces = snapshot.offloading_count(), "standalone state loaded");
-        let (_, synced) = watch::channel(true);
-        Ok(StateSource {
-            store: Arc::new(Store::new(snapshot)),
-            live: None,
-            synced,
-        })
-    }
-
-    async fn cluster(
-        kubeconfig: Option<PathBuf>,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<Self> {
-        let config = match kubeconfig {
-            Some(path) => {
-                let kc = Kubeconfig::read_from(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                    .await
-                    .context("invalid kubeconfig")?
-            }
-            None => Config::infer()
-                .await
-                .context("no Kubernetes configuration (in-cluster or $KUBECONFIG)")?,
-        };
-        tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings and Namespaces");
-        let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
-        let store = Arc::new(Store::default());
-        let synced = start_watches(client.clone(), store.clone(), shutdown);
-        Ok(StateSource {
-            store,
-            live: Some(Arc::new(KubeLookup::new(client))),
-            synced,
-        })
     }
 }
 

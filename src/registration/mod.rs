@@ -5,6 +5,7 @@
 //! configurations and applies them with the current CA bundle.
 
 pub mod certs;
+pub mod manager;
 pub mod secret;
 pub mod webhooks;
 

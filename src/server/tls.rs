@@ -156,6 +156,37 @@ fn record_expiry(gauge: &Gauge, pair: &CertifiedKey) {
     }
 }
 
+/// A certificate held in memory and swapped by its owner (the self-managed certificates of
+/// cluster mode, which come from a Secret rather than files).
+#[derive(Debug)]
+pub struct ServedCert {
+    current: ArcSwap<CertifiedKey>,
+    expiry: Gauge,
+}
+
+impl ServedCert {
+    /// Serves `pair`, exporting its expiry on `expiry`.
+    pub fn new(pair: CertifiedKey, expiry: Gauge) -> Self {
+        record_expiry(&expiry, &pair);
+        ServedCert {
+            current: ArcSwap::from_pointee(pair),
+            expiry,
+        }
+    }
+
+    /// Serves `pair` from the next handshake on.
+    pub fn set(&self, pair: CertifiedKey) {
+        record_expiry(&self.expiry, &pair);
+        self.current.store(Arc::new(pair));
+    }
+}
+
+impl ResolvesServerCert for ServedCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load_full())
