@@ -151,6 +151,14 @@ impl ServeArgs {
             Some(file) => StateSource::standalone(&file)?,
             None => StateSource::cluster(kubeconfig, shutdown.clone()).await?,
         };
+        // Bound before the webhooks are registered: the API server's first calls wait in the
+        // listen backlog instead of being refused.
+        let webhook_listener = TcpListener::bind(bind_address)
+            .await
+            .with_context(|| format!("cannot listen on {bind_address}"))?;
+        let admin_listener = TcpListener::bind(admin_address)
+            .await
+            .with_context(|| format!("cannot listen on {admin_address}"))?;
         let metrics = Arc::new(Metrics::new());
         let (resolver, reloader) = certs
             .start(source.client.clone(), &metrics, shutdown.clone())
@@ -171,12 +179,6 @@ impl ServeArgs {
             metrics: metrics.clone(),
         });
 
-        let webhook_listener = TcpListener::bind(bind_address)
-            .await
-            .with_context(|| format!("cannot listen on {bind_address}"))?;
-        let admin_listener = TcpListener::bind(admin_address)
-            .await
-            .with_context(|| format!("cannot listen on {admin_address}"))?;
         let admin_task = tokio::spawn(serve_admin(
             admin_listener,
             admin::router(ready.clone(), metrics),
