@@ -6,6 +6,7 @@
 
 mod affinity;
 pub mod gate;
+pub mod label_selector;
 pub mod mutate;
 pub mod namespace;
 pub mod naming;
