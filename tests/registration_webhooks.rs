@@ -256,3 +256,31 @@ async fn api_errors_name_the_configuration() {
         .to_string()
         .contains("MutatingWebhookConfiguration nsoffload"));
 }
+
+#[tokio::test]
+async fn a_url_server_does_not_redirect_an_in_cluster_installation() {
+    let (client, mut api) = mock_api::pair();
+    let mut installed = owned("MutatingWebhookConfiguration");
+    installed["webhooks"] = json!([{
+        "name": "pod.mutate.nsoffload.liqo.io",
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "clientConfig": {"service": {"namespace": "nsoffload-system", "name": "nsoffload", "path": "/mutate/pod", "port": 443}}
+    }]);
+    let script = async move {
+        api.expect(Method::GET, MUTATING).await.ok(&installed);
+        api.expect_done().await;
+    };
+    let url = Endpoint::Url("https://192.0.2.10:8443".into());
+    let err = mock_api::run(
+        async move { register(client, CA, &url, "nsoffload").await },
+        script,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RegistrationError::InstalledInCluster { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--webhook-url"), "{err}");
+}

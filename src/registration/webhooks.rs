@@ -249,6 +249,15 @@ pub enum RegistrationError {
         /// Its name.
         name: String,
     },
+    /// An out-of-cluster server (`--webhook-url`) found the configuration pointing at the
+    /// in-cluster Service: redirecting it to a URL would hijack the installation.
+    #[error("the {kind} {name:?} is served by the in-cluster installation (a Service); a server started with --webhook-url does not redirect it: use a cluster without nsoffload installed, or run in-cluster")]
+    InstalledInCluster {
+        /// The configuration's kind.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
     /// A request to the API server failed.
     #[error("request on {kind} {name} failed: {source}")]
     Api {
@@ -271,8 +280,25 @@ pub async fn register(
 ) -> Result<(), RegistrationError> {
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
-    check_owned(&mutating).await?;
-    check_owned(&validating).await?;
+    let url_mode = matches!(endpoint, Endpoint::Url(_));
+    let existing = check_owned(&mutating).await?;
+    refuse_hijack(
+        url_mode,
+        existing
+            .iter()
+            .flat_map(|c| c.webhooks.iter().flatten())
+            .map(|w| &w.client_config),
+    )
+    .map_err(|()| in_cluster::<MutatingWebhookConfiguration>())?;
+    let existing = check_owned(&validating).await?;
+    refuse_hijack(
+        url_mode,
+        existing
+            .iter()
+            .flat_map(|c| c.webhooks.iter().flatten())
+            .map(|w| &w.client_config),
+    )
+    .map_err(|()| in_cluster::<ValidatingWebhookConfiguration>())?;
     let config = mutating_configuration(ca_bundle_pem, endpoint, own_namespace);
     apply(&mutating, &config).await?;
     let config = validating_configuration(ca_bundle_pem, endpoint, own_namespace);
@@ -292,7 +318,26 @@ fn api_error<K: Resource<DynamicType = ()>>(source: kube::Error) -> Registration
     }
 }
 
-async fn check_owned<K>(api: &Api<K>) -> Result<(), RegistrationError>
+/// `Err` when a URL-mode server would redirect configurations that call a Service.
+fn refuse_hijack<'a>(
+    url_mode: bool,
+    mut existing: impl Iterator<Item = &'a WebhookClientConfig>,
+) -> Result<(), ()> {
+    if url_mode && existing.any(|c| c.service.is_some()) {
+        return Err(());
+    }
+    Ok(())
+}
+
+fn in_cluster<K: Resource<DynamicType = ()>>() -> RegistrationError {
+    RegistrationError::InstalledInCluster {
+        kind: K::kind(&()).into_owned(),
+        name: CONFIGURATION_NAME.to_owned(),
+    }
+}
+
+/// The existing configuration, if any, after checking that it is nsoffload's.
+async fn check_owned<K>(api: &Api<K>) -> Result<Option<K>, RegistrationError>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
@@ -301,7 +346,7 @@ where
         .await
         .map_err(api_error::<K>)?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let labels = existing.meta().labels.as_ref();
     if labels
@@ -309,7 +354,7 @@ where
         .map(String::as_str)
         == Some(MANAGER)
     {
-        return Ok(());
+        return Ok(Some(existing));
     }
     Err(RegistrationError::NotOwned {
         kind: K::kind(&()).into_owned(),
