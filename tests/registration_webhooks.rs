@@ -284,3 +284,59 @@ async fn a_url_server_does_not_redirect_an_in_cluster_installation() {
     );
     assert!(err.to_string().contains("--webhook-url"), "{err}");
 }
+
+fn with_url(kind: &str, url: &str) -> Value {
+    let mut c = owned(kind);
+    c["webhooks"] = json!([{
+        "name": "x.nsoffload.liqo.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+        "clientConfig": {"url": url}
+    }]);
+    c
+}
+
+#[tokio::test]
+async fn unregister_removes_only_configurations_still_calling_this_url() {
+    use nsoffload::registration::webhooks::unregister_url;
+    let (client, mut api) = mock_api::pair();
+    let script = async move {
+        api.expect(Method::GET, MUTATING).await.ok(&with_url(
+            "MutatingWebhookConfiguration",
+            "https://192.0.2.10:8443/mutate/pod",
+        ));
+        api.expect(Method::DELETE, MUTATING)
+            .await
+            .ok(&json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}));
+        // Redirected to another server meanwhile: left alone.
+        api.expect(Method::GET, VALIDATING).await.ok(&with_url(
+            "ValidatingWebhookConfiguration",
+            "https://192.0.2.99:8443/validate/namespace-offloading",
+        ));
+        api.expect_done().await;
+    };
+    let deleted = mock_api::run(
+        async move { unregister_url(client, "https://192.0.2.10:8443").await },
+        script,
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted, 1);
+
+    // Foreign or absent configurations: nothing deleted.
+    let (client, mut api) = mock_api::pair();
+    let script = async move {
+        api.expect(Method::GET, MUTATING)
+            .await
+            .ok(&foreign("MutatingWebhookConfiguration"));
+        api.expect(Method::GET, VALIDATING)
+            .await
+            .fail(404, "NotFound");
+        api.expect_done().await;
+    };
+    let deleted = mock_api::run(
+        async move { unregister_url(client, "https://192.0.2.10:8443").await },
+        script,
+    )
+    .await
+    .unwrap();
+    assert_eq!(deleted, 0);
+}

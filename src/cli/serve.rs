@@ -20,7 +20,7 @@ use crate::api::consts::DEFAULT_RUNTIME_CLASS;
 use crate::policy::validate::ValidationConfig;
 use crate::registration::manager::ManagedCerts;
 use crate::registration::secret::RotationPolicy;
-use crate::registration::webhooks::Endpoint;
+use crate::registration::webhooks::{unregister_url, Endpoint};
 use crate::server::admin::{self, Readiness};
 use crate::server::metrics::Metrics;
 use crate::server::router::{self, App};
@@ -119,6 +119,12 @@ impl ServeArgs {
             log_format: _,
         } = self;
         let shutdown = CancellationToken::new();
+        // Registered by this server at a URL (self-managed certificates outside the cluster):
+        // removed again on shutdown, so no webhook is left pointing at a dead address.
+        let registered_url = match (&standalone, &tls_cert_file) {
+            (None, None) => webhook_url.clone(),
+            _ => None,
+        };
         let managed = match &standalone {
             Some(_) => None,
             None => {
@@ -160,6 +166,7 @@ impl ServeArgs {
             .await
             .with_context(|| format!("cannot listen on {admin_address}"))?;
         let metrics = Arc::new(Metrics::new());
+        let source_client = source.client.clone();
         let (resolver, reloader) = certs
             .start(source.client.clone(), &metrics, shutdown.clone())
             .await?;
@@ -204,6 +211,19 @@ impl ServeArgs {
             .context("admin server failed")?;
         reloader.await.context("certificate reloader failed")?;
         readiness.abort();
+        if let (Some(url), Some(client)) = (registered_url, source_client) {
+            let removal = unregister_url(client, &url);
+            match tokio::time::timeout(std::time::Duration::from_secs(10), removal).await {
+                Ok(Ok(n)) => tracing::info!(
+                    removed = n,
+                    "webhook configurations pointing at this server removed"
+                ),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not remove the webhook configurations")
+                }
+                Err(_) => tracing::warn!("timed out removing the webhook configurations"),
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     }

@@ -310,6 +310,63 @@ pub async fn register(
     Ok(())
 }
 
+/// Deletes both configurations if they are nsoffload's and every webhook in them still calls
+/// `base_url`: an out-of-cluster server that stops must not leave `failurePolicy: Fail`
+/// webhooks pointing at a dead address. Configurations redirected elsewhere meanwhile (by
+/// another server) are left alone. Returns how many were deleted.
+pub async fn unregister_url(
+    client: kube::Client,
+    base_url: &str,
+) -> Result<usize, RegistrationError> {
+    let base = base_url.trim_end_matches('/');
+    let ours = |c: &WebhookClientConfig| {
+        c.url.as_deref().is_some_and(|u| {
+            u == base
+                || u.strip_prefix(base)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
+    let mut deleted = 0;
+    if let Some(c) = get_owned(&mutating).await? {
+        if c.webhooks.iter().flatten().all(|w| ours(&w.client_config)) {
+            delete(&mutating).await?;
+            deleted += 1;
+        }
+    }
+    if let Some(c) = get_owned(&validating).await? {
+        if c.webhooks.iter().flatten().all(|w| ours(&w.client_config)) {
+            delete(&validating).await?;
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+/// The configuration if it exists and is nsoffload's; `None` otherwise.
+async fn get_owned<K>(api: &Api<K>) -> Result<Option<K>, RegistrationError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    match check_owned(api).await {
+        Ok(found) => Ok(found),
+        Err(RegistrationError::NotOwned { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete<K>(api: &Api<K>) -> Result<(), RegistrationError>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    match api.delete(CONFIGURATION_NAME, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(api_error::<K>(e)),
+    }
+}
+
 fn api_error<K: Resource<DynamicType = ()>>(source: kube::Error) -> RegistrationError {
     RegistrationError::Api {
         kind: K::kind(&()).into_owned(),
