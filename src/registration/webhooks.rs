@@ -21,7 +21,6 @@
 //!   objects. `NotIn` also matches objects without the label, so nothing else is excluded.
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
 
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference,
@@ -31,11 +30,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta,
 };
 use k8s_openapi::ByteString;
-use kube::api::{Api, Patch, PatchParams};
-use kube::Resource;
-use serde::de::DeserializeOwned;
+mod apply;
 
-use super::{FIELD_MANAGER, MANAGED_BY_LABEL, MANAGER};
+pub use apply::{register, unregister_url, RegistrationError};
+
+use super::{MANAGED_BY_LABEL, MANAGER};
 use crate::api::consts::{OFFLOADING_ENABLED_LABEL, SCHEDULING_ENABLED_LABEL};
 
 /// Name of both webhook configurations.
@@ -233,201 +232,6 @@ pub fn validating_configuration(
         metadata: metadata(),
         webhooks: Some(vec![nsoff]),
     }
-}
-
-/// Why [`register`] failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RegistrationError {
-    /// A configuration of that name exists and is not nsoffload's.
-    #[error(
-        "{kind} {name} exists but is not managed by nsoffload (label \
-         {MANAGED_BY_LABEL}={MANAGER} missing); refusing to modify it"
-    )]
-    NotOwned {
-        /// The configuration's kind.
-        kind: String,
-        /// Its name.
-        name: String,
-    },
-    /// An out-of-cluster server (`--webhook-url`) found the configuration pointing at the
-    /// in-cluster Service: redirecting it to a URL would hijack the installation.
-    #[error("the {kind} {name:?} is served by the in-cluster installation (a Service); a server started with --webhook-url does not redirect it: use a cluster without nsoffload installed, or run in-cluster")]
-    InstalledInCluster {
-        /// The configuration's kind.
-        kind: String,
-        /// Its name.
-        name: String,
-    },
-    /// A request to the API server failed.
-    #[error("request on {kind} {name} failed: {source}")]
-    Api {
-        /// The configuration's kind.
-        kind: String,
-        /// Its name.
-        name: String,
-        /// The cause.
-        source: kube::Error,
-    },
-}
-
-/// Server-side applies both configurations with `ca_bundle_pem`, after checking that neither
-/// exists without being nsoffload's; when one is foreign, nothing is applied.
-pub async fn register(
-    client: kube::Client,
-    ca_bundle_pem: &str,
-    endpoint: &Endpoint,
-    own_namespace: &str,
-) -> Result<(), RegistrationError> {
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
-    let url_mode = matches!(endpoint, Endpoint::Url(_));
-    let existing = check_owned(&mutating).await?;
-    refuse_hijack(
-        url_mode,
-        existing
-            .iter()
-            .flat_map(|c| c.webhooks.iter().flatten())
-            .map(|w| &w.client_config),
-    )
-    .map_err(|()| in_cluster::<MutatingWebhookConfiguration>())?;
-    let existing = check_owned(&validating).await?;
-    refuse_hijack(
-        url_mode,
-        existing
-            .iter()
-            .flat_map(|c| c.webhooks.iter().flatten())
-            .map(|w| &w.client_config),
-    )
-    .map_err(|()| in_cluster::<ValidatingWebhookConfiguration>())?;
-    let config = mutating_configuration(ca_bundle_pem, endpoint, own_namespace);
-    apply(&mutating, &config).await?;
-    let config = validating_configuration(ca_bundle_pem, endpoint, own_namespace);
-    apply(&validating, &config).await?;
-    tracing::info!(
-        name = CONFIGURATION_NAME,
-        "applied the webhook configurations"
-    );
-    Ok(())
-}
-
-/// Deletes both configurations if they are nsoffload's and every webhook in them still calls
-/// `base_url`: an out-of-cluster server that stops must not leave `failurePolicy: Fail`
-/// webhooks pointing at a dead address. Configurations redirected elsewhere meanwhile (by
-/// another server) are left alone. Returns how many were deleted.
-pub async fn unregister_url(
-    client: kube::Client,
-    base_url: &str,
-) -> Result<usize, RegistrationError> {
-    let base = base_url.trim_end_matches('/');
-    let ours = |c: &WebhookClientConfig| {
-        c.url.as_deref().is_some_and(|u| {
-            u == base
-                || u.strip_prefix(base)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
-    };
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
-    let mut deleted = 0;
-    if let Some(c) = get_owned(&mutating).await? {
-        if c.webhooks.iter().flatten().all(|w| ours(&w.client_config)) {
-            delete(&mutating).await?;
-            deleted += 1;
-        }
-    }
-    if let Some(c) = get_owned(&validating).await? {
-        if c.webhooks.iter().flatten().all(|w| ours(&w.client_config)) {
-            delete(&validating).await?;
-            deleted += 1;
-        }
-    }
-    Ok(deleted)
-}
-
-/// The configuration if it exists and is nsoffload's; `None` otherwise.
-async fn get_owned<K>(api: &Api<K>) -> Result<Option<K>, RegistrationError>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-{
-    match check_owned(api).await {
-        Ok(found) => Ok(found),
-        Err(RegistrationError::NotOwned { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-async fn delete<K>(api: &Api<K>) -> Result<(), RegistrationError>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-{
-    match api.delete(CONFIGURATION_NAME, &Default::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(api_error::<K>(e)),
-    }
-}
-
-fn api_error<K: Resource<DynamicType = ()>>(source: kube::Error) -> RegistrationError {
-    RegistrationError::Api {
-        kind: K::kind(&()).into_owned(),
-        name: CONFIGURATION_NAME.to_owned(),
-        source,
-    }
-}
-
-/// `Err` when a URL-mode server would redirect configurations that call a Service.
-fn refuse_hijack<'a>(
-    url_mode: bool,
-    mut existing: impl Iterator<Item = &'a WebhookClientConfig>,
-) -> Result<(), ()> {
-    if url_mode && existing.any(|c| c.service.is_some()) {
-        return Err(());
-    }
-    Ok(())
-}
-
-fn in_cluster<K: Resource<DynamicType = ()>>() -> RegistrationError {
-    RegistrationError::InstalledInCluster {
-        kind: K::kind(&()).into_owned(),
-        name: CONFIGURATION_NAME.to_owned(),
-    }
-}
-
-/// The existing configuration, if any, after checking that it is nsoffload's.
-async fn check_owned<K>(api: &Api<K>) -> Result<Option<K>, RegistrationError>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-{
-    let Some(existing) = api
-        .get_opt(CONFIGURATION_NAME)
-        .await
-        .map_err(api_error::<K>)?
-    else {
-        return Ok(None);
-    };
-    let labels = existing.meta().labels.as_ref();
-    if labels
-        .and_then(|l| l.get(MANAGED_BY_LABEL))
-        .map(String::as_str)
-        == Some(MANAGER)
-    {
-        return Ok(Some(existing));
-    }
-    Err(RegistrationError::NotOwned {
-        kind: K::kind(&()).into_owned(),
-        name: CONFIGURATION_NAME.to_owned(),
-    })
-}
-
-async fn apply<K>(api: &Api<K>, config: &K) -> Result<(), RegistrationError>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + serde::Serialize,
-{
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(CONFIGURATION_NAME, &params, &Patch::Apply(config))
-        .await
-        .map_err(api_error::<K>)?;
-    Ok(())
 }
 
 #[cfg(test)]
