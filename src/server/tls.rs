@@ -72,11 +72,10 @@ pub fn certified_key(cert_pem: &[u8], key_pem: &[u8]) -> Result<CertifiedKey, Tl
 pub struct ReloadingCert {
     cert_path: PathBuf,
     key_path: PathBuf,
-    current: ArcSwap<CertifiedKey>,
+    /// The pair being served, with its expiry metric.
+    served: ServedCert,
     /// The bytes last seen, valid or not, so a broken pair is reported once.
     last_seen: Mutex<(Vec<u8>, Vec<u8>)>,
-    /// Expiry of the served certificate (Unix seconds), exported as a metric.
-    expiry: Gauge,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -91,21 +90,18 @@ impl ReloadingCert {
     pub fn from_files(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
         let (cert, key) = (read(cert_path)?, read(key_path)?);
         let pair = certified_key(&cert, &key)?;
-        let expiry = Gauge::default();
-        record_expiry(&expiry, &pair);
         Ok(ReloadingCert {
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
-            current: ArcSwap::from_pointee(pair),
+            served: ServedCert::new(pair, Gauge::default()),
             last_seen: Mutex::new((cert, key)),
-            expiry,
         })
     }
 
     /// Makes `gauge` follow the served certificate's expiry time (Unix seconds).
     pub fn export_expiry(mut self, gauge: Gauge) -> Self {
-        gauge.set(self.expiry.get());
-        self.expiry = gauge;
+        let pair = self.served.current.load_full();
+        self.served = ServedCert::new(CertifiedKey::clone(&pair), gauge);
         self
     }
 
@@ -118,9 +114,7 @@ impl ReloadingCert {
             return Ok(false);
         }
         *last = (cert, key);
-        let pair = certified_key(&last.0, &last.1)?;
-        record_expiry(&self.expiry, &pair);
-        self.current.store(Arc::new(pair));
+        self.served.set(certified_key(&last.0, &last.1)?);
         Ok(true)
     }
 
@@ -188,8 +182,8 @@ impl ResolvesServerCert for ServedCert {
 }
 
 impl ResolvesServerCert for ReloadingCert {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.load_full())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.served.resolve(hello)
     }
 }
 
