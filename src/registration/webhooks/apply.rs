@@ -52,6 +52,34 @@ pub enum RegistrationError {
     },
 }
 
+/// A webhook configuration kind: what the registration steps need to read from it.
+trait Configuration:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + serde::Serialize
+{
+    /// Where each of its webhooks sends requests.
+    fn client_configs(&self) -> Vec<&WebhookClientConfig>;
+}
+
+impl Configuration for MutatingWebhookConfiguration {
+    fn client_configs(&self) -> Vec<&WebhookClientConfig> {
+        self.webhooks
+            .iter()
+            .flatten()
+            .map(|w| &w.client_config)
+            .collect()
+    }
+}
+
+impl Configuration for ValidatingWebhookConfiguration {
+    fn client_configs(&self) -> Vec<&WebhookClientConfig> {
+        self.webhooks
+            .iter()
+            .flatten()
+            .map(|w| &w.client_config)
+            .collect()
+    }
+}
+
 /// Server-side applies both configurations with `ca_bundle_pem`, after checking that neither
 /// exists without being nsoffload's; when one is foreign, nothing is applied.
 pub async fn register(
@@ -63,28 +91,18 @@ pub async fn register(
     let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
     let url_mode = matches!(endpoint, Endpoint::Url(_));
-    let existing = check_owned(&mutating).await?;
-    refuse_hijack(
-        url_mode,
-        existing
-            .iter()
-            .flat_map(|c| c.webhooks.iter().flatten())
-            .map(|w| &w.client_config),
+    check_may_apply(&mutating, url_mode).await?;
+    check_may_apply(&validating, url_mode).await?;
+    apply(
+        &mutating,
+        &mutating_configuration(ca_bundle_pem, endpoint, own_namespace),
     )
-    .map_err(|()| in_cluster::<MutatingWebhookConfiguration>())?;
-    let existing = check_owned(&validating).await?;
-    refuse_hijack(
-        url_mode,
-        existing
-            .iter()
-            .flat_map(|c| c.webhooks.iter().flatten())
-            .map(|w| &w.client_config),
+    .await?;
+    apply(
+        &validating,
+        &validating_configuration(ca_bundle_pem, endpoint, own_namespace),
     )
-    .map_err(|()| in_cluster::<ValidatingWebhookConfiguration>())?;
-    let config = mutating_configuration(ca_bundle_pem, endpoint, own_namespace);
-    apply(&mutating, &config).await?;
-    let config = validating_configuration(ca_bundle_pem, endpoint, own_namespace);
-    apply(&validating, &config).await?;
+    .await?;
     tracing::info!(
         name = CONFIGURATION_NAME,
         "applied the webhook configurations"
@@ -101,29 +119,54 @@ pub async fn unregister_url(
     base_url: &str,
 ) -> Result<usize, RegistrationError> {
     let base = base_url.trim_end_matches('/');
-    let ours = |c: &WebhookClientConfig| {
+    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
+    let deleted = usize::from(delete_if_calling(&mutating, base).await?)
+        + usize::from(delete_if_calling(&validating, base).await?);
+    Ok(deleted)
+}
+
+/// The existing configuration must be nsoffload's, and a URL-mode server must not redirect
+/// one that calls the in-cluster Service.
+async fn check_may_apply<K: Configuration>(
+    api: &Api<K>,
+    url_mode: bool,
+) -> Result<(), RegistrationError> {
+    let existing = check_owned(api).await?;
+    if url_mode
+        && existing
+            .iter()
+            .flat_map(K::client_configs)
+            .any(|c| c.service.is_some())
+    {
+        return Err(RegistrationError::InstalledInCluster {
+            kind: K::kind(&()).into_owned(),
+            name: CONFIGURATION_NAME.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Deletes the configuration when it is nsoffload's and every webhook calls `base`; returns
+/// whether it did.
+async fn delete_if_calling<K: Configuration>(
+    api: &Api<K>,
+    base: &str,
+) -> Result<bool, RegistrationError> {
+    let calls_base = |c: &WebhookClientConfig| {
         c.url.as_deref().is_some_and(|u| {
             u == base
                 || u.strip_prefix(base)
                     .is_some_and(|rest| rest.starts_with('/'))
         })
     };
-    let mutating: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let validating: Api<ValidatingWebhookConfiguration> = Api::all(client);
-    let mut deleted = 0;
-    if let Some(c) = get_owned(&mutating).await? {
-        if c.webhooks.iter().flatten().all(|w| ours(&w.client_config)) {
-            delete(&mutating).await?;
-            deleted += 1;
+    match get_owned(api).await? {
+        Some(c) if c.client_configs().into_iter().all(calls_base) => {
+            delete(api).await?;
+            Ok(true)
         }
+        _ => Ok(false),
     }
-    if let Some(c) = get_owned(&validating).await? {
-        if c.webhooks.iter().flatten().all(|w| ours(&w.client_config)) {
-            delete(&validating).await?;
-            deleted += 1;
-        }
-    }
-    Ok(deleted)
 }
 
 /// The configuration if it exists and is nsoffload's; `None` otherwise.
@@ -154,24 +197,6 @@ fn api_error<K: Resource<DynamicType = ()>>(source: kube::Error) -> Registration
         kind: K::kind(&()).into_owned(),
         name: CONFIGURATION_NAME.to_owned(),
         source,
-    }
-}
-
-/// `Err` when a URL-mode server would redirect configurations that call a Service.
-fn refuse_hijack<'a>(
-    url_mode: bool,
-    mut existing: impl Iterator<Item = &'a WebhookClientConfig>,
-) -> Result<(), ()> {
-    if url_mode && existing.any(|c| c.service.is_some()) {
-        return Err(());
-    }
-    Ok(())
-}
-
-fn in_cluster<K: Resource<DynamicType = ()>>() -> RegistrationError {
-    RegistrationError::InstalledInCluster {
-        kind: K::kind(&()).into_owned(),
-        name: CONFIGURATION_NAME.to_owned(),
     }
 }
 
