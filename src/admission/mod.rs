@@ -56,7 +56,7 @@ impl Webhook {
     ];
 
     /// The HTTP path.
-    pub fn path(self) -> &'static str {
+    pub const fn path(self) -> &'static str {
         match self {
             Webhook::MutatePod => "/mutate/pod",
             Webhook::MutateNamespace => "/mutate/namespace",

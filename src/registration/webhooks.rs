@@ -35,6 +35,7 @@ mod apply;
 pub use apply::{register, unregister_url, RegistrationError};
 
 use super::{MANAGED_BY_LABEL, MANAGER};
+use crate::admission::Webhook;
 use crate::api::consts::{OFFLOADING_ENABLED_LABEL, SCHEDULING_ENABLED_LABEL};
 
 /// Name of both webhook configurations.
@@ -45,12 +46,12 @@ pub const POD_WEBHOOK: &str = "pod.mutate.nsoffload.liqo.io";
 pub const NAMESPACE_WEBHOOK: &str = "namespace.mutate.nsoffload.liqo.io";
 /// The NamespaceOffloading validation webhook.
 pub const NSOFF_WEBHOOK: &str = "namespaceoffloading.validate.nsoffload.liqo.io";
-/// Path of the pod mutation endpoint.
-pub const MUTATE_POD_PATH: &str = "/mutate/pod";
-/// Path of the namespace mutation endpoint.
-pub const MUTATE_NAMESPACE_PATH: &str = "/mutate/namespace";
-/// Path of the NamespaceOffloading validation endpoint.
-pub const VALIDATE_NSOFF_PATH: &str = "/validate/namespace-offloading";
+/// Path of the pod mutation endpoint (the router's).
+pub const MUTATE_POD_PATH: &str = Webhook::MutatePod.path();
+/// Path of the namespace mutation endpoint (the router's).
+pub const MUTATE_NAMESPACE_PATH: &str = Webhook::MutateNamespace.path();
+/// Path of the NamespaceOffloading validation endpoint (the router's).
+pub const VALIDATE_NSOFF_PATH: &str = Webhook::ValidateNamespaceOffloading.path();
 /// Label the API server sets on every namespace to its name.
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// How long the API server waits for an answer.
