@@ -10,6 +10,7 @@ pub mod api;
 pub mod cli;
 pub mod install;
 pub mod policy;
+pub mod reconcile;
 pub mod registration;
 pub mod server;
 pub mod state;

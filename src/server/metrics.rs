@@ -28,6 +28,34 @@ pub struct WebhookLabels {
     pub webhook: &'static str,
 }
 
+/// Labels of reconcile counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
+/// Labels of reconcile error counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// What failed, e.g. `status` or `finalizer`.
+    pub reason: &'static str,
+}
+
+/// Labels of the phase gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// An offloading phase.
+    pub phase: &'static str,
+}
+
+/// Labels of per-cluster gauges (one series per peered cluster).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClusterLabels {
+    /// Remote cluster id.
+    pub cluster: String,
+}
+
 /// The server's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -35,6 +63,14 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<WebhookLabels, Histogram>,
     cert_expiry: Gauge,
+    /// Reconcile runs by outcome.
+    pub reconciles: Family<OutcomeLabels, Counter>,
+    /// Reconcile errors by reason.
+    pub reconcile_errors: Family<ReasonLabels, Counter>,
+    /// NamespaceOffloadings (and so their twins) by phase.
+    pub offloadings: Family<PhaseLabels, Gauge>,
+    /// 1 when the remote cluster answered the last call, else 0.
+    pub cluster_reachable: Family<ClusterLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -68,8 +104,36 @@ impl Metrics {
             "Expiry of the serving certificate (Unix time)",
             cert_expiry.clone(),
         );
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "NamespaceOffloading reconcile runs by outcome",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconcile runs by reason",
+            reconcile_errors.clone(),
+        );
+        let offloadings = Family::<PhaseLabels, Gauge>::default();
+        registry.register(
+            "namespace_offloadings",
+            "NamespaceOffloadings (twin namespace sets) by offloading phase",
+            offloadings.clone(),
+        );
+        let cluster_reachable = Family::<ClusterLabels, Gauge>::default();
+        registry.register(
+            "remote_cluster_reachable",
+            "Whether the remote cluster answered the reconciler's last call (1) or not (0)",
+            cluster_reachable.clone(),
+        );
         Metrics {
             registry,
+            reconciles,
+            reconcile_errors,
+            offloadings,
+            cluster_reachable,
             requests,
             latency,
             cert_expiry,

@@ -1,0 +1,322 @@
+//! Wiring: watches, triggers, backoff, events and metrics around [`flow::reconcile`].
+//!
+//! NamespaceOffloadings are watched untyped and read one by one, so a malformed object is
+//! reported and skipped instead of breaking the list for everyone. Virtual nodes and
+//! credential Secrets affect every NamespaceOffloading and trigger them all; a Namespace
+//! triggers the NamespaceOffloading inside it (so an edited-away scheduling label comes
+//! back). The namespace, node and Secret caches are reflector stores that are written before
+//! their triggers fire, so a reconcile always sees the change that woke it. Ready objects are
+//! resynced periodically (which also recreates twins deleted behind our back); objects still
+//! converging are requeued quickly, failing ones with exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{future, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use super::flow::{self, Context, HomeError, Report};
+use super::remotes::SecretClients;
+use crate::api::consts::{
+    NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
+};
+use crate::api::{NamespaceOffloading, OffloadingPhase};
+use crate::server::metrics::{ClusterLabels, Metrics, OutcomeLabels, PhaseLabels, ReasonLabels};
+use crate::state::cluster::nsoff_resource;
+
+/// Settings of the reconciler.
+#[derive(Debug, Clone)]
+pub struct ReconcilerConfig {
+    /// The home cluster id.
+    pub home_id: String,
+    /// nsoffload's own namespace (credential Secrets).
+    pub namespace: String,
+    /// How often converged objects are reconciled again.
+    pub resync: Duration,
+    /// Deadline of each remote call.
+    pub remote_timeout: Duration,
+    /// Reporting instance of Events (this replica's identity).
+    pub instance: String,
+}
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// A write to the home cluster failed.
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The object does not read as a NamespaceOffloading.
+    #[error("the NamespaceOffloading cannot be read: {0}")]
+    Unreadable(String),
+    /// The caches did not fill in time.
+    #[error("the caches of nodes, namespaces and Secrets are not synced yet")]
+    NotSynced,
+}
+
+impl ReconcileError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ReconcileError::Home(e) => e.reason,
+            ReconcileError::Unreadable(_) => "unreadable",
+            ReconcileError::NotSynced => "not_synced",
+        }
+    }
+}
+
+struct Shared {
+    flow: Context,
+    caches: Vec<Box<dyn Fn() -> future::BoxFuture<'static, bool> + Send + Sync>>,
+    recorder: Recorder,
+    resource: ApiResource,
+    metrics: Arc<Metrics>,
+    resync: Duration,
+    /// Consecutive failures per object, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Last phase per object, for the phase gauge.
+    phases: Mutex<HashMap<String, OffloadingPhase>>,
+}
+
+/// 1 s doubling per consecutive failure, capped at 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.min(9)).min(Duration::from_secs(300))
+}
+
+impl Shared {
+    fn failed(&self, key: &str) -> Duration {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = f.entry(key.to_owned()).or_default();
+        *n = n.saturating_add(1);
+        backoff(*n - 1)
+    }
+
+    fn succeeded(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    fn track_phase(&self, key: &str, phase: Option<OffloadingPhase>) {
+        let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
+        match phase {
+            Some(p) => phases.insert(key.to_owned(), p),
+            None => phases.remove(key),
+        };
+        for p in OffloadingPhase::ALL {
+            let n = phases.values().filter(|v| *v == p).count();
+            self.metrics
+                .offloadings
+                .get_or_create(&PhaseLabels { phase: p.as_str() })
+                .set(n as i64);
+        }
+    }
+
+    async fn publish(&self, obj: &DynamicObject, report: &Report) {
+        let reference = obj.object_ref(&self.resource);
+        for notice in &report.notices {
+            let event = Event {
+                type_: if notice.warning {
+                    EventType::Warning
+                } else {
+                    EventType::Normal
+                },
+                reason: notice.reason.to_owned(),
+                note: Some(notice.message.chars().take(1000).collect()),
+                action: "Reconcile".to_owned(),
+                secondary: None,
+            };
+            if let Err(e) = self.recorder.publish(&event, &reference).await {
+                tracing::warn!(error = %e, "cannot publish an event");
+            }
+        }
+    }
+}
+
+async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Action, ReconcileError> {
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let ready = future::join_all(shared.caches.iter().map(|wait| wait()));
+    match tokio::time::timeout(Duration::from_secs(30), ready).await {
+        Ok(all) if all.iter().all(|ok| *ok) => {}
+        _ => return Err(ReconcileError::NotSynced),
+    }
+    if obj.name_any() != NSOFF_NAME {
+        return Ok(Action::await_change());
+    }
+    let mut raw = serde_json::to_value(obj.as_ref())
+        .map_err(|e| ReconcileError::Unreadable(e.to_string()))?;
+    if let Some(meta) = raw.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("managedFields");
+    }
+    let nsoff: NamespaceOffloading =
+        serde_json::from_value(raw).map_err(|e| ReconcileError::Unreadable(e.to_string()))?;
+    let report = flow::reconcile(&nsoff, &shared.flow).await?;
+    shared
+        .metrics
+        .reconciles
+        .get_or_create(&OutcomeLabels { outcome: "ok" })
+        .inc();
+    for (cluster, up) in &report.reachable {
+        let labels = ClusterLabels {
+            cluster: cluster.clone(),
+        };
+        shared
+            .metrics
+            .cluster_reachable
+            .get_or_create(&labels)
+            .set(i64::from(*up));
+    }
+    shared.track_phase(&key, report.phase);
+    shared.publish(&obj, &report).await;
+    tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
+    let action = match report.phase {
+        None => Action::await_change(),
+        Some(OffloadingPhase::Ready | OffloadingPhase::NoClusterSelected) => {
+            shared.succeeded(&key);
+            Action::requeue(shared.resync)
+        }
+        Some(OffloadingPhase::InProgress | OffloadingPhase::Terminating) => {
+            Action::requeue(Duration::from_secs(2))
+        }
+        Some(OffloadingPhase::SomeFailed | OffloadingPhase::AllFailed) => {
+            Action::requeue(shared.failed(&key).min(shared.resync))
+        }
+    };
+    Ok(action)
+}
+
+fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, shared: Arc<Shared>) -> Action {
+    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    shared
+        .metrics
+        .reconciles
+        .get_or_create(&OutcomeLabels { outcome: "error" })
+        .inc();
+    shared
+        .metrics
+        .reconcile_errors
+        .get_or_create(&ReasonLabels {
+            reason: error.reason(),
+        })
+        .inc();
+    let delay = shared.failed(&key);
+    tracing::warn!(nsoff = %key, error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// A reflector over `api`, returning its store and a stream of touched objects.
+fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    reflector::Store<K>,
+    impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher::watcher(api, config))
+        .default_backoff()
+        .touched_objects();
+    (store, stream)
+}
+
+/// Runs the NamespaceOffloading and quick-offloading controllers until `cancel`.
+pub async fn run(
+    client: Client,
+    config: ReconcilerConfig,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let resource = nsoff_resource();
+    let nsoffs: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let (nodes, node_events) = reflect(
+        Api::<Node>::all(client.clone()),
+        watcher::Config::default().labels(&format!("{VIRTUAL_NODE_LABEL}={VIRTUAL_NODE_VALUE}")),
+    );
+    let (secrets, secret_events) = reflect(
+        Api::<Secret>::namespaced(client.clone(), &config.namespace),
+        watcher::Config::default().labels(REMOTE_CLUSTER_ID_LABEL),
+    );
+    let (namespaces, namespace_events) = reflect(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    let waits: Vec<Box<dyn Fn() -> future::BoxFuture<'static, bool> + Send + Sync>> = vec![
+        waiter(nodes.clone()),
+        waiter(secrets.clone()),
+        waiter(namespaces.clone()),
+    ];
+    let remotes = SecretClients::new(secrets, config.namespace.clone(), config.remote_timeout);
+    let reporter = Reporter {
+        controller: crate::registration::MANAGER.to_owned(),
+        instance: Some(config.instance.clone()),
+    };
+    let shared = Arc::new(Shared {
+        flow: Context {
+            home: client.clone(),
+            home_id: config.home_id.clone(),
+            nodes,
+            namespaces,
+            remotes: Arc::new(remotes),
+            remote_timeout: config.remote_timeout,
+            clock: flow::system_clock,
+        },
+        caches: waits,
+        recorder: Recorder::new(client.clone(), reporter),
+        resource: resource.clone(),
+        metrics,
+        resync: config.resync,
+        failures: Mutex::new(HashMap::new()),
+        phases: Mutex::new(HashMap::new()),
+    });
+    let ns_resource = resource.clone();
+    let controller = Controller::new_with(nsoffs, watcher::Config::default(), resource)
+        .watches_stream_with(
+            namespace_events,
+            move |ns: Namespace| {
+                Some(ObjectRef::new_with(NSOFF_NAME, ns_resource.clone()).within(&ns.name_any()))
+            },
+            (),
+        )
+        .reconcile_all_on(node_events.filter_map(|r| future::ready(r.ok().map(drop))))
+        .reconcile_all_on(secret_events.filter_map(|r| future::ready(r.ok().map(drop))))
+        .graceful_shutdown_on(cancel.clone().cancelled_owned());
+    let quick = super::quick::controller(client, cancel.clone());
+    let main = controller
+        .run(reconcile, error_policy, shared)
+        .for_each(|result| {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+            future::ready(())
+        });
+    future::join(main, quick).await;
+    tracing::info!("reconciler stopped");
+}
+
+fn waiter<K>(
+    store: reflector::Store<K>,
+) -> Box<dyn Fn() -> future::BoxFuture<'static, bool> + Send + Sync>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    Box::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.wait_until_ready().await.is_ok() })
+    })
+}

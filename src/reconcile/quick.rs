@@ -1,0 +1,181 @@
+//! Quick offloading (SPEC §6): the `liqo.io/enabled=true` namespace label stands for a
+//! default NamespaceOffloading.
+//!
+//! The label is the desired state: a labelled namespace without a NamespaceOffloading gets
+//! one (`DefaultName`, `LocalAndRemote`, every cluster) marked with the created-by-label
+//! annotation; once the label is gone, only a NamespaceOffloading carrying that annotation is
+//! deleted — a hand-made one never is, whatever the label says. The decision is a pure
+//! function of the namespace and the cached NamespaceOffloading; the deletion is guarded by
+//! the cached object's uid, so a hand-made replacement created meanwhile survives.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures_util::{future, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams, Preconditions};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::consts::{CREATED_BY_LABEL_ANNOTATION, NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
+use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
+use crate::state::cluster::nsoff_resource;
+
+/// What quick offloading does for one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuickAction {
+    /// Create the default NamespaceOffloading.
+    Create,
+    /// Delete the label-made NamespaceOffloading with this uid.
+    Delete(Option<String>),
+    /// Nothing to do.
+    Nothing,
+}
+
+/// The decision for a namespace and its (cached) NamespaceOffloading named `offloading`.
+pub fn decide(namespace: &Namespace, nsoff: Option<&ObjectMeta>) -> QuickAction {
+    if namespace.metadata.deletion_timestamp.is_some() {
+        return QuickAction::Nothing;
+    }
+    let enabled = namespace
+        .labels()
+        .get(OFFLOADING_ENABLED_LABEL)
+        .is_some_and(|v| v == "true");
+    match (enabled, nsoff) {
+        (true, None) => QuickAction::Create,
+        (false, Some(meta)) if made_by_label(meta) && meta.deletion_timestamp.is_none() => {
+            QuickAction::Delete(meta.uid.clone())
+        }
+        _ => QuickAction::Nothing,
+    }
+}
+
+fn made_by_label(meta: &ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(CREATED_BY_LABEL_ANNOTATION))
+        .is_some_and(|v| v == "true")
+}
+
+/// The default NamespaceOffloading of quick offloading.
+pub fn default_offloading(namespace: &str) -> NamespaceOffloading {
+    let mut nsoff = NamespaceOffloading::new(NSOFF_NAME, NamespaceOffloadingSpec::default());
+    nsoff.metadata.namespace = Some(namespace.to_owned());
+    nsoff.metadata.annotations = Some(BTreeMap::from([(
+        CREATED_BY_LABEL_ANNOTATION.to_owned(),
+        "true".to_owned(),
+    )]));
+    nsoff
+}
+
+/// Applies the decision for `namespace`.
+pub async fn apply(
+    client: &Client,
+    namespace: &str,
+    action: QuickAction,
+) -> Result<(), kube::Error> {
+    let api: Api<NamespaceOffloading> = Api::namespaced(client.clone(), namespace);
+    match action {
+        QuickAction::Nothing => Ok(()),
+        QuickAction::Create => match api
+            .create(&PostParams::default(), &default_offloading(namespace))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(
+                    namespace,
+                    "created the default NamespaceOffloading (quick offloading)"
+                );
+                Ok(())
+            }
+            // One exists already (hand-made or ours): never replaced.
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(e) => Err(e),
+        },
+        QuickAction::Delete(uid) => {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid,
+                    resource_version: None,
+                }),
+                ..DeleteParams::default()
+            };
+            match api.delete(NSOFF_NAME, &params).await {
+                Ok(_) => {
+                    tracing::info!(
+                        namespace,
+                        "deleted the label-made NamespaceOffloading (quick offloading)"
+                    );
+                    Ok(())
+                }
+                // Gone, or replaced by another object: nothing of ours to delete.
+                Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+struct QuickContext {
+    client: Client,
+    nsoffs: Store<DynamicObject>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("quick offloading of namespace {namespace}: {source}")]
+struct QuickError {
+    namespace: String,
+    #[source]
+    source: kube::Error,
+}
+
+async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action, QuickError> {
+    if ctx.nsoffs.wait_until_ready().await.is_err() {
+        return Ok(Action::await_change());
+    }
+    let name = ns.name_any();
+    let key = ObjectRef::new_with(NSOFF_NAME, nsoff_resource()).within(&name);
+    let cached = ctx.nsoffs.get(&key);
+    let action = decide(&ns, cached.as_ref().map(|o| &o.metadata));
+    apply(&ctx.client, &name, action)
+        .await
+        .map_err(|source| QuickError {
+            namespace: name,
+            source,
+        })?;
+    Ok(Action::await_change())
+}
+
+fn error_policy(_: Arc<Namespace>, error: &QuickError, _: Arc<QuickContext>) -> Action {
+    tracing::warn!(error = %error, "quick offloading failed; retrying");
+    Action::requeue(std::time::Duration::from_secs(10))
+}
+
+/// Runs the quick-offloading controller until `cancel`.
+pub async fn controller(client: Client, cancel: CancellationToken) {
+    let resource = nsoff_resource();
+    let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+    let nsoffs = writer.as_reader();
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let events = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    let ctx = Arc::new(QuickContext {
+        client: client.clone(),
+        nsoffs,
+    });
+    Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
+        .watches_stream_with(
+            events,
+            |o: DynamicObject| o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
+            resource,
+        )
+        .graceful_shutdown_on(cancel.cancelled_owned())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| future::ready(()))
+        .await;
+}

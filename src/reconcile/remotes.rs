@@ -1,0 +1,184 @@
+//! Clients for remote clusters, built from credential Secrets (SPEC §7 inputs).
+//!
+//! A remote cluster's credentials are a Secret in nsoffload's own namespace labelled
+//! `liqo.io/remote-cluster-id=<id>` with a kubeconfig under `kubeconfig`. One client is kept
+//! per cluster and rebuilt only when its Secret changes (new uid or resourceVersion), so
+//! connections are reused across reconciles. Everything that can go wrong with a Secret —
+//! missing, no `kubeconfig` key, unreadable YAML, unusable auth — is a per-cluster
+//! [`Failure`] with a message saying which Secret to fix; it never stops other clusters.
+//!
+//! The reconciler sees remote clusters through the [`RemoteClusters`] trait, so tests hand it
+//! scripted clients instead of Secrets.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::reflector::Store;
+use kube::{Client, Config, ResourceExt};
+
+use super::status::Failure;
+use crate::api::consts::REMOTE_CLUSTER_ID_LABEL;
+
+/// The key of the kubeconfig inside a credentials Secret.
+pub const KUBECONFIG_KEY: &str = "kubeconfig";
+
+/// A boxed future returned by [`RemoteClusters::client`].
+pub type ClientFuture<'a> = Pin<Box<dyn Future<Output = Result<Client, Failure>> + Send + 'a>>;
+
+/// Access to remote clusters.
+pub trait RemoteClusters: Send + Sync {
+    /// Ids of the clusters that have credentials (usable or not).
+    fn with_credentials(&self) -> BTreeSet<String>;
+    /// A client for the cluster, or why there is none.
+    fn client<'a>(&'a self, cluster: &'a str) -> ClientFuture<'a>;
+}
+
+struct Cached {
+    /// uid and resourceVersion of the Secret the entry was built from.
+    version: String,
+    client: Result<Client, String>,
+}
+
+/// Remote clients built from the credential Secrets of a reflector store.
+pub struct SecretClients {
+    secrets: Store<Secret>,
+    namespace: String,
+    timeout: Duration,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+impl SecretClients {
+    /// Reads Secrets from `secrets` (a store of nsoffload's namespace `namespace`); remote
+    /// calls time out after `timeout`.
+    pub fn new(secrets: Store<Secret>, namespace: String, timeout: Duration) -> Self {
+        SecretClients {
+            secrets,
+            namespace,
+            timeout,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The Secret of `cluster`: the first by name when several claim it.
+    fn secret(&self, cluster: &str) -> Option<std::sync::Arc<Secret>> {
+        let mut found: Vec<_> = self
+            .secrets
+            .state()
+            .into_iter()
+            .filter(|s| cluster_of(s) == Some(cluster))
+            .collect();
+        found.sort_by_key(|s| s.name_any());
+        if found.len() > 1 {
+            tracing::warn!(cluster, secret = %found[0].name_any(), "several credential Secrets name this cluster; using the first by name");
+        }
+        found.into_iter().next()
+    }
+
+    fn missing(&self, cluster: &str) -> Failure {
+        Failure {
+            message: format!(
+                "no credentials for cluster {cluster}: no Secret labelled \
+                 {REMOTE_CLUSTER_ID_LABEL}={cluster} in namespace {}",
+                self.namespace
+            ),
+            unreachable: true,
+        }
+    }
+}
+
+fn cluster_of(secret: &Secret) -> Option<&str> {
+    secret
+        .metadata
+        .labels
+        .as_ref()?
+        .get(REMOTE_CLUSTER_ID_LABEL)
+        .map(String::as_str)
+        .filter(|id| !id.is_empty())
+}
+
+fn version(secret: &Secret) -> String {
+    format!(
+        "{}:{}",
+        secret.metadata.uid.as_deref().unwrap_or_default(),
+        secret
+            .metadata
+            .resource_version
+            .as_deref()
+            .unwrap_or_default()
+    )
+}
+
+/// Builds a client from a credentials Secret, or explains why it cannot.
+pub async fn client_from_secret(secret: &Secret, timeout: Duration) -> Result<Client, String> {
+    let name = format!(
+        "{}/{}",
+        secret.namespace().unwrap_or_default(),
+        secret.name_any()
+    );
+    let raw = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(KUBECONFIG_KEY))
+        .ok_or_else(|| format!("credentials Secret {name} has no {KUBECONFIG_KEY:?} key"))?;
+    let text = std::str::from_utf8(&raw.0)
+        .map_err(|_| format!("credentials Secret {name}: {KUBECONFIG_KEY:?} is not UTF-8"))?;
+    let kubeconfig = Kubeconfig::from_yaml(text)
+        .map_err(|e| format!("credentials Secret {name}: unreadable kubeconfig: {e}"))?;
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| format!("credentials Secret {name}: unusable kubeconfig: {e}"))?;
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    Client::try_from(config)
+        .map_err(|e| format!("credentials Secret {name}: cannot build a client: {e}"))
+}
+
+impl RemoteClusters for SecretClients {
+    fn with_credentials(&self) -> BTreeSet<String> {
+        self.secrets
+            .state()
+            .iter()
+            .filter_map(|s| cluster_of(s).map(str::to_owned))
+            .collect()
+    }
+
+    fn client<'a>(&'a self, cluster: &'a str) -> ClientFuture<'a> {
+        Box::pin(async move {
+            let Some(secret) = self.secret(cluster) else {
+                return Err(self.missing(cluster));
+            };
+            let version = version(&secret);
+            {
+                let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(c) = cache.get(cluster).filter(|c| c.version == version) {
+                    return c.client.clone().map_err(|message| Failure {
+                        message,
+                        unreachable: true,
+                    });
+                }
+            }
+            let client = client_from_secret(&secret, self.timeout).await;
+            if let Err(e) = &client {
+                tracing::warn!(cluster, error = %e, "cannot use the cluster's credentials");
+            }
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.insert(
+                cluster.to_owned(),
+                Cached {
+                    version,
+                    client: client.clone(),
+                },
+            );
+            client.map_err(|message| Failure {
+                message,
+                unreachable: true,
+            })
+        })
+    }
+}
