@@ -18,6 +18,8 @@ use super::sources::{default_namespace, service_hosts, url_host, CertSource, Sta
 use crate::admission::Admission;
 use crate::api::consts::DEFAULT_RUNTIME_CLASS;
 use crate::policy::validate::ValidationConfig;
+use crate::reconcile::leader::{identity, Timing};
+use crate::reconcile::{supervise, LeaseConfig, ReconcilerConfig};
 use crate::registration::manager::ManagedCerts;
 use crate::registration::secret::RotationPolicy;
 use crate::registration::webhooks::{unregister_url, Endpoint};
@@ -84,6 +86,22 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish after a shutdown signal.
     #[arg(long, env = "NSOFFLOAD_DRAIN_TIMEOUT", default_value = "25s")]
     drain_timeout: HumanDuration,
+    /// Run the twin-namespace reconciler (cluster mode only).
+    #[arg(long, env = "NSOFFLOAD_RECONCILE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    reconcile: bool,
+    /// Reconcile only while holding a Lease, so one replica of several reconciles at a time.
+    #[arg(long, env = "NSOFFLOAD_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    leader_elect: bool,
+    /// Name of the leader-election Lease (in --namespace).
+    #[arg(long, env = "NSOFFLOAD_LEASE_NAME", default_value = crate::install::LEASE_NAME)]
+    lease_name: String,
+    /// How often converged NamespaceOffloadings are reconciled again (recreates twins
+    /// deleted behind the reconciler's back).
+    #[arg(long, env = "NSOFFLOAD_RESYNC_INTERVAL", default_value = "5m")]
+    resync_interval: HumanDuration,
+    /// Deadline of each call to a remote cluster.
+    #[arg(long, env = "NSOFFLOAD_REMOTE_TIMEOUT", default_value = "10s")]
+    remote_timeout: HumanDuration,
     /// Log format.
     #[arg(long, env = "NSOFFLOAD_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -116,6 +134,11 @@ impl ServeArgs {
             cert_check_interval,
             tls_reload_interval,
             drain_timeout,
+            reconcile,
+            leader_elect,
+            lease_name,
+            resync_interval,
+            remote_timeout,
             log_format: _,
         } = self;
         let shutdown = CancellationToken::new();
@@ -125,10 +148,11 @@ impl ServeArgs {
             (None, None) => webhook_url.clone(),
             _ => None,
         };
+        let own_namespace = namespace.unwrap_or_else(default_namespace);
         let managed = match &standalone {
             Some(_) => None,
             None => {
-                let namespace = namespace.unwrap_or_else(default_namespace);
+                let namespace = own_namespace.clone();
                 let (hosts, endpoint) = match webhook_url {
                     Some(url) => (vec![url_host(&url)?], Endpoint::Url(url)),
                     None => {
@@ -178,7 +202,7 @@ impl ServeArgs {
             runtime_class,
             live: source.live,
             validation: ValidationConfig {
-                home_cluster_id: cluster_id.0,
+                home_cluster_id: cluster_id.0.clone(),
             },
         };
         let app = Arc::new(App {
@@ -186,6 +210,25 @@ impl ServeArgs {
             metrics: metrics.clone(),
         });
 
+        let reconciler = match (&source_client, reconcile) {
+            (Some(client), true) => {
+                let config = ReconcilerConfig {
+                    home_id: cluster_id.0.clone(),
+                    namespace: own_namespace.clone(),
+                    resync: resync_interval.0,
+                    remote_timeout: remote_timeout.0,
+                    instance: identity(),
+                };
+                let lease = leader_elect.then(|| LeaseConfig {
+                    namespace: own_namespace.clone(),
+                    name: lease_name,
+                    timing: Timing::default(),
+                });
+                let task = supervise(client.clone(), config, lease, metrics.clone(), shutdown.clone());
+                Some(tokio::spawn(task))
+            }
+            _ => None,
+        };
         let admin_task = tokio::spawn(serve_admin(
             admin_listener,
             admin::router(ready.clone(), metrics),
@@ -210,6 +253,9 @@ impl ServeArgs {
             .context("admin server task failed")?
             .context("admin server failed")?;
         reloader.await.context("certificate reloader failed")?;
+        if let Some(reconciler) = reconciler {
+            reconciler.await.context("reconciler task failed")?;
+        }
         readiness.abort();
         if let (Some(url), Some(client)) = (registered_url, source_client) {
             let removal = unregister_url(client, &url);

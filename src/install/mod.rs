@@ -7,6 +7,8 @@
 //! not set is never reset by a later `kubectl apply` of these files.
 
 mod rbac;
+
+pub use rbac::LEASE_NAME;
 mod workload;
 
 use serde::Serialize;

@@ -1,10 +1,14 @@
 //! Least-privilege RBAC for the server.
 //!
-//! Cluster-wide it only reads what admission caches (NamespaceOffloadings, Namespaces), and
-//! manages its own two webhook configurations: `get`/`patch`/`update` are limited to the name
-//! `nsoffload`; `create` cannot be limited by name in Kubernetes RBAC, so it is granted on the
-//! kind (the server still never touches a configuration it does not own). In its own
-//! namespace it keeps the certificate Secret, again limited by name except for `create`.
+//! Cluster-wide: NamespaceOffloadings are read by admission and reconciled (finalizer and
+//! status patches; create/delete only for quick offloading); Namespaces are read and patched
+//! (the scheduling label only); virtual Nodes are read; Events are written. The two webhook
+//! configurations are managed by name (`get`/`patch`/`update` limited to `nsoffload`;
+//! `create` cannot be limited by name in Kubernetes RBAC, so it is granted on the kind, and
+//! the server still never touches a configuration it does not own). No Secret is readable
+//! outside nsoffload's own namespace. There, it keeps the certificate Secret (by name except
+//! for `create`), watches the remote-cluster credential Secrets, and holds the
+//! leader-election Lease (by name except for `create`).
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{
@@ -14,6 +18,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{labels, yaml_docs, NAME, NAMESPACE, TLS_SECRET};
 use crate::registration::webhooks::CONFIGURATION_NAME;
+
+/// The leader-election Lease (the `serve` default of `--lease-name`).
+pub const LEASE_NAME: &str = "nsoffload-reconciler";
 
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
     let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
@@ -54,10 +61,23 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
         rule(
             &["offloading.liqo.io"],
             &["namespaceoffloadings"],
-            &["get", "list", "watch"],
+            &["get", "list", "watch", "patch", "create", "delete"],
             &[],
         ),
-        rule(&[""], &["namespaces"], &["get", "list", "watch"], &[]),
+        rule(
+            &["offloading.liqo.io"],
+            &["namespaceoffloadings/status"],
+            &["patch"],
+            &[],
+        ),
+        rule(
+            &[""],
+            &["namespaces"],
+            &["get", "list", "watch", "patch"],
+            &[],
+        ),
+        rule(&[""], &["nodes"], &["get", "list", "watch"], &[]),
+        rule(&["events.k8s.io"], &["events"], &["create", "patch"], &[]),
         rule(
             &["admissionregistration.k8s.io"],
             &webhooks,
@@ -77,7 +97,14 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
 pub fn namespace_rules() -> Vec<PolicyRule> {
     vec![
         rule(&[""], &["secrets"], &["get", "update"], &[TLS_SECRET]),
-        rule(&[""], &["secrets"], &["create"], &[]),
+        rule(&[""], &["secrets"], &["create", "list", "watch"], &[]),
+        rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &["get", "update"],
+            &[LEASE_NAME],
+        ),
+        rule(&["coordination.k8s.io"], &["leases"], &["create"], &[]),
     ]
 }
 

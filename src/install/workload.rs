@@ -2,7 +2,7 @@
 //! the `liqo` RuntimeClass.
 //!
 //! The Deployment runs two replicas (every replica serves admission, so one can restart while
-//! the other answers), as a non-root user with a read-only root filesystem and no
+//! the other answers; only the holder of the leader-election Lease reconciles), as a non-root user with a read-only root filesystem and no
 //! capabilities, probed on the admin port; the PodDisruptionBudget keeps one up during drains.
 
 use std::collections::BTreeMap;
@@ -63,6 +63,20 @@ pub fn config_map() -> ConfigMap {
     }
 }
 
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_owned(),
+                api_version: None,
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
 fn env(name: &str, value: &str) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
@@ -114,17 +128,9 @@ fn container() -> Container {
                 }),
                 ..EnvVar::default()
             },
-            EnvVar {
-                name: "NSOFFLOAD_NAMESPACE".to_owned(),
-                value_from: Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector {
-                        field_path: "metadata.namespace".to_owned(),
-                        api_version: None,
-                    }),
-                    ..EnvVarSource::default()
-                }),
-                ..EnvVar::default()
-            },
+            field_env("NSOFFLOAD_NAMESPACE", "metadata.namespace"),
+            // Names this replica in the leader-election Lease and in Events.
+            field_env("POD_NAME", "metadata.name"),
             env("NSOFFLOAD_BIND_ADDRESS", &format!("0.0.0.0:{WEBHOOK_PORT}")),
             env("NSOFFLOAD_ADMIN_ADDRESS", &format!("0.0.0.0:{ADMIN_PORT}")),
             env("NSOFFLOAD_LOG_FORMAT", "json"),

@@ -18,3 +18,72 @@ pub mod status;
 pub mod twin;
 
 pub use controller::{run, ReconcilerConfig};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::server::metrics::Metrics;
+
+/// Where the Lease of leader election lives.
+#[derive(Debug, Clone)]
+pub struct LeaseConfig {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub name: String,
+    /// Timing of the election.
+    pub timing: leader::Timing,
+}
+
+/// How long a stopping reconciler may take to finish the reconciles in flight.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Runs the reconciler until `cancel`: only while this replica holds the Lease when `lease`
+/// is set, always otherwise. Losing the Lease stops the controllers at once; winning it again
+/// starts them afresh. The Lease is released only after the controllers have stopped, so two
+/// replicas never reconcile at the same time.
+pub async fn supervise(
+    client: Client,
+    config: ReconcilerConfig,
+    lease: Option<LeaseConfig>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+) {
+    let (leading_tx, mut leading) = watch::channel(lease.is_none());
+    let elector_stop = CancellationToken::new();
+    let elector = lease.map(|l| {
+        let elector = leader::Elector::new(client.clone(), &l.namespace, &l.name, config.instance.clone(), l.timing);
+        tokio::spawn(elector.run(leading_tx.clone(), elector_stop.clone()))
+    });
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = leading.wait_for(|l| *l) => if r.is_err() { break },
+        }
+        tracing::info!(identity = %config.instance, "reconciler starting");
+        let term = cancel.child_token();
+        let mut task = tokio::spawn(run(client.clone(), config.clone(), metrics.clone(), term.clone()));
+        tokio::select! {
+            _ = cancel.cancelled() => {}
+            _ = leading.wait_for(|l| !*l) => tracing::warn!("lost the lease; reconciler stopping"),
+            _ = &mut task => {}
+        }
+        term.cancel();
+        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+            tracing::warn!("reconciles still in flight after {STOP_GRACE:?}; aborting them");
+            task.abort();
+        }
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    elector_stop.cancel();
+    if let Some(elector) = elector {
+        let _ = elector.await;
+    }
+    drop(leading_tx);
+}
