@@ -59,6 +59,38 @@ pub const WEBHOOK_CONFIGURATION: &str = "nsoffload";
 pub const POD_WEBHOOK: &str = "pod.mutate.nsoffload.liqo.io";
 pub const NSOFF_WEBHOOK: &str = "namespaceoffloading.validate.nsoffload.liqo.io";
 
+/// The home cluster id the server is started with (`--cluster-id`); it names twin namespaces
+/// (`<local-namespace>-e2e`) and their owner annotation (`e2e/<local-namespace>`).
+pub const HOME_CLUSTER_ID: &str = "e2e";
+
+/// How one test binary runs the server. Each binary is its own process with its own set-up,
+/// so the mode of the first test is the mode of the whole binary.
+pub struct ServerMode {
+    /// Prefix of the log file names (`<prefix>server.log`, `<prefix>supervisor.log`), so the
+    /// binaries of one `cargo test` run do not overwrite each other's logs.
+    pub log_prefix: &'static str,
+    /// `serve --reconcile=<this>`: whether the twin-namespace reconciler runs.
+    pub reconcile: bool,
+    /// More `serve` arguments.
+    pub extra_args: Vec<String>,
+    /// Remote clusters (id, kubeconfig): at exit the supervisor deletes the namespaces the
+    /// suite left there (see `supervisor.rs`).
+    pub remotes: Vec<(String, PathBuf)>,
+}
+
+impl ServerMode {
+    /// Only the webhooks: tests write NamespaceOffloading statuses themselves, which a running
+    /// reconciler would overwrite.
+    pub fn webhooks_only() -> ServerMode {
+        ServerMode {
+            log_prefix: "",
+            reconcile: false,
+            extra_args: Vec::new(),
+            remotes: Vec::new(),
+        }
+    }
+}
+
 /// What the tests share: where things are.
 pub struct Setup {
     pub kubeconfig: PathBuf,
@@ -79,8 +111,14 @@ pub fn say(line: &str) {
 }
 
 impl E2e {
-    /// The suite, set up on first use; `None` (after one skip line) without a kubeconfig.
+    /// The suite with the webhooks only ([`ServerMode::webhooks_only`]).
     pub async fn get() -> Option<E2e> {
+        E2e::start(ServerMode::webhooks_only()).await
+    }
+
+    /// The suite, set up on first use with `mode`; `None` (after one skip line) without a
+    /// kubeconfig.
+    pub async fn start(mode: ServerMode) -> Option<E2e> {
         let Some(kubeconfig) = std::env::var_os(KUBECONFIG_ENV).filter(|v| !v.is_empty()) else {
             static SKIP: Once = Once::new();
             SKIP.call_once(|| {
@@ -91,7 +129,11 @@ impl E2e {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = PathBuf::from(kubeconfig);
         let setup = SETUP
-            .get_or_init(|| async { set_up(kubeconfig).await.map_err(|e| format!("{e:#}")) })
+            .get_or_init(|| async {
+                set_up(kubeconfig, mode)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
             .await;
         match setup {
             Ok(setup) => match client(&setup.kubeconfig).await {
@@ -124,7 +166,7 @@ pub fn is_owned<K: Resource>(o: &K) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-async fn set_up(kubeconfig: PathBuf) -> anyhow::Result<Setup> {
+async fn set_up(kubeconfig: PathBuf, mode: ServerMode) -> anyhow::Result<Setup> {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nsoffload-e2e");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let lock = dir.join("supervisor.lock");
@@ -152,12 +194,11 @@ async fn set_up(kubeconfig: PathBuf) -> anyhow::Result<Setup> {
         host
     };
     let url = format!("https://{url_host}:{port}");
-    let plan = Plan {
-        server: [
-            env!("CARGO_BIN_EXE_nsoffload"),
-            "serve",
-            "--cluster-id",
-            "e2e",
+    let mut server: Vec<String> = [
+        env!("CARGO_BIN_EXE_nsoffload"),
+        "serve",
+        "--cluster-id",
+        HOME_CLUSTER_ID,
             "--kubeconfig",
             &kubeconfig.to_string_lossy(),
             "--namespace",
@@ -170,16 +211,22 @@ async fn set_up(kubeconfig: PathBuf) -> anyhow::Result<Setup> {
             &admin.to_string(),
             "--log-format",
             "json",
-        ]
-        .map(str::to_owned)
-        .to_vec(),
-        server_log: dir.join("server.log"),
-        exit_marker: dir.join("server.exit"),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    server.push(format!("--reconcile={}", mode.reconcile));
+    server.extend(mode.extra_args);
+    let prefix = mode.log_prefix;
+    let plan = Plan {
+        server,
+        server_log: dir.join(format!("{prefix}server.log")),
+        exit_marker: dir.join(format!("{prefix}server.exit")),
         lock,
         kubeconfig: kubeconfig.clone(),
+        remotes: mode.remotes,
     };
     let _ = std::fs::remove_file(&plan.exit_marker);
-    spawn_supervisor(&plan, &dir.join("supervisor.log"))?;
+    spawn_supervisor(&plan, &dir.join(format!("{prefix}supervisor.log")))?;
     say(&format!(
         "e2e: server at {url}, admin {admin}; log {}",
         plan.server_log.display()

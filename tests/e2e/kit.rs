@@ -127,7 +127,8 @@ pub fn random_hex() -> String {
 #[derive(Clone)]
 pub struct Scope {
     pub client: Client,
-    test: &'static str,
+    /// The test's short name: its namespaces are `e2e-<test>-<hex>`.
+    pub test: &'static str,
     namespaces: Arc<Mutex<Vec<String>>>,
 }
 
@@ -162,7 +163,8 @@ impl Scope {
         Ok(name)
     }
 
-    fn names(&self) -> Vec<String> {
+    /// The namespaces created so far.
+    pub fn names(&self) -> Vec<String> {
         self.namespaces.lock().unwrap().clone()
     }
 
@@ -190,7 +192,9 @@ impl Scope {
 }
 
 /// Removes the finalizers of every NamespaceOffloading in `ns`: with no reconciler running,
-/// a finalizer set by a test would keep the namespace Terminating forever.
+/// a finalizer set by a test would keep the namespace Terminating forever. (The reconciler
+/// suite deletes its NamespaceOffloadings and lets the reconciler release them first, so that
+/// the twin namespaces are deleted too; see `remote.rs`.)
 pub async fn release_finalizers(client: &Client, ns: &str) -> anyhow::Result<()> {
     let api: Api<NamespaceOffloading> = Api::namespaced(client.clone(), ns);
     let list = match api.list(&ListParams::default()).await {

@@ -9,9 +9,11 @@
 //! only the `supervisor_entry` test selected and a plan in an environment variable, holding
 //! the write end of the supervisor's stdin. When the test process exits for any reason the
 //! kernel closes that pipe; the supervisor sees end-of-file, kills the server, and deletes
-//! what the suite created: the webhook configurations, every namespace labelled with the
-//! suite label (the server's namespace with its CA Secret included) and, only when they
-//! carry the suite's annotation, the CRD and the RuntimeClass `liqo`. It runs in its own
+//! what the suite created: the webhook configurations, every namespace, Node and Secret
+//! labelled with the suite label (the server's namespace with its CA Secret included; the
+//! reconciler suite's virtual nodes and credential Secrets), on each remote cluster of the
+//! plan the namespaces the suite left there, and, only when they carry the suite's
+//! annotation, the CRD and the RuntimeClass `liqo`. It runs in its own
 //! process group so a Ctrl-C aimed at `cargo test` does not reach it, and holds a lock file
 //! until it is done so that the next run waits for this cleanup instead of racing it.
 //! Its output goes to `supervisor.log` next to `server.log`.
@@ -29,19 +31,24 @@ use anyhow::Context as _;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use k8s_openapi::api::node::v1::RuntimeClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::{Client, Resource, ResourceExt};
+use nsoffload::api::consts::OWNER_ANNOTATION;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::error::Elapsed;
 
-use crate::harness::{client, is_owned, CRD_NAME, SUITE_LABEL, WEBHOOK_CONFIGURATION};
+use crate::harness::{
+    client, is_owned, CRD_NAME, HOME_CLUSTER_ID, SERVER_NAMESPACE, SUITE_LABEL,
+    WEBHOOK_CONFIGURATION,
+};
 use crate::kit::{release_finalizers, wait_until};
 
-/// The test (in `e2e.rs`) that is the supervisor's entry point.
+/// The test that is the supervisor's entry point; every test binary that starts the server
+/// (`e2e.rs`, `e2e_reconcile.rs`) defines one of this name.
 pub const ENTRY: &str = "supervisor_entry";
 /// Carries the [`Plan`] as JSON; the entry point does nothing without it.
 pub const PLAN_ENV: &str = "NSOFFLOAD_E2E_SUPERVISOR_PLAN";
@@ -60,6 +67,9 @@ pub struct Plan {
     /// Held for the supervisor's whole life.
     pub lock: PathBuf,
     pub kubeconfig: PathBuf,
+    /// Remote clusters (id, kubeconfig) whose leftover suite namespaces are deleted at exit.
+    #[serde(default)]
+    pub remotes: Vec<(String, PathBuf)>,
 }
 
 /// The plan, when this process was started as the supervisor.
@@ -133,7 +143,7 @@ pub fn run(plan: Plan) {
         let _ = child.wait();
     }
     if let Some(client) = client {
-        match runtime.block_on(within(180, clean_up(client))) {
+        match runtime.block_on(within(180, clean_up(client, &plan.remotes))) {
             Ok(()) => log("cleanup finished (see above for anything that could not be deleted)"),
             Err(_) => log("cleanup timed out after 180s"),
         }
@@ -191,9 +201,10 @@ async fn release_suite_finalizers(client: &Client) {
     }
 }
 
-/// Deletes the webhook configurations first (the server is gone), then the namespaces, then
-/// the cluster-scoped objects the suite created.
-async fn clean_up(client: Client) {
+/// Deletes the webhook configurations first (the server is gone), then the namespaces, the
+/// suite's Nodes and Secrets, what the suite left on remote clusters, then the cluster-scoped
+/// objects the suite created.
+async fn clean_up(client: Client, remotes: &[(String, PathBuf)]) {
     let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone());
     delete_if_owned(mutating, WEBHOOK_CONFIGURATION).await;
     let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone());
@@ -213,6 +224,19 @@ async fn clean_up(client: Client) {
         match namespaces.delete(&name, &DeleteParams::default()).await {
             Ok(_) => log(&format!("deleting namespace {name}")),
             Err(e) => log(&format!("cannot delete namespace {name}: {e}")),
+        }
+    }
+    delete_labelled(Api::<Node>::all(client.clone())).await;
+    delete_labelled(Api::<Secret>::namespaced(client.clone(), SERVER_NAMESPACE)).await;
+    for (id, kubeconfig) in remotes {
+        match within(30, client(kubeconfig)).await {
+            Ok(Ok(remote)) => {
+                for line in sweep_remote(&remote, id, &left_by_suite).await {
+                    log(&line);
+                }
+            }
+            Ok(Err(e)) => log(&format!("remote cluster {id}: no client, not swept: {e:#}")),
+            Err(_) => log(&format!("remote cluster {id}: no client after 30s, not swept")),
         }
     }
     let crds = Api::<CustomResourceDefinition>::all(client.clone());
@@ -235,4 +259,68 @@ where
         Ok(None) => {}
         Err(e) => log(&format!("cannot read {kind} {name}: {e}")),
     }
+}
+
+/// Deletes every object of `api` labelled with the suite label.
+async fn delete_labelled<K>(api: Api<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let kind = K::kind(&());
+    let suite = ListParams::default().labels(&format!("{SUITE_LABEL}=true"));
+    let list = match api.list(&suite).await {
+        Ok(list) => list.items,
+        Err(e) => {
+            log(&format!("cannot list the suite's {kind}s: {e}"));
+            return;
+        }
+    };
+    for o in list {
+        let name = o.meta().name.clone().unwrap_or_default();
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => log(&format!("deleted {kind} {name}")),
+            Err(e) => log(&format!("cannot delete {kind} {name}: {e}")),
+        }
+    }
+}
+
+/// A namespace on a remote cluster that some run of the suite left behind: a twin owned by a
+/// suite namespace (owner `<home-id>/e2e-…`), or a namespace a test created there itself
+/// (suite label).
+pub fn left_by_suite(ns: &Namespace) -> bool {
+    let owner_prefix = format!("{HOME_CLUSTER_ID}/e2e-");
+    let owned = ns
+        .annotations()
+        .get(OWNER_ANNOTATION)
+        .is_some_and(|o| o.starts_with(&owner_prefix));
+    let labelled = ns.labels().get(SUITE_LABEL).is_some_and(|v| v == "true");
+    owned || labelled
+}
+
+/// Deletes the namespaces of the remote cluster `id` that `pick` selects (those already being
+/// deleted are left alone); returns one line per namespace about what happened.
+pub async fn sweep_remote(
+    remote: &Client,
+    id: &str,
+    pick: &dyn Fn(&Namespace) -> bool,
+) -> Vec<String> {
+    let api: Api<Namespace> = Api::all(remote.clone());
+    let list = match api.list(&ListParams::default()).await {
+        Ok(list) => list.items,
+        Err(e) => return vec![format!("remote cluster {id}: cannot list namespaces: {e}")],
+    };
+    let mut lines = Vec::new();
+    for ns in list.iter().filter(|ns| pick(ns)) {
+        let name = ns.name_any();
+        if ns.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => lines.push(format!("remote cluster {id}: deleting namespace {name}")),
+            Err(e) => lines.push(format!(
+                "remote cluster {id}: cannot delete namespace {name}: {e}"
+            )),
+        }
+    }
+    lines
 }

@@ -1,0 +1,212 @@
+//! A scripted world for reconcile flows: a home API server, one API server per remote
+//! cluster, and the caches (virtual nodes, namespaces) a reconcile reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{join_all, BoxFuture};
+use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::runtime::reflector;
+use kube::runtime::watcher::Event;
+use kube::Client;
+use nsoffload::api::NamespaceOffloading;
+use nsoffload::reconcile::flow::{self, Context, HomeError, Report};
+use nsoffload::reconcile::remotes::{ClientFuture, RemoteClusters};
+use nsoffload::reconcile::status::Failure;
+use serde_json::{json, Value};
+
+use crate::common::mock_api::{pair, ApiServer};
+
+pub const HOME: &str = "home";
+pub const NS: &str = "shop";
+pub const TWIN: &str = "shop-home";
+pub const NOW: &str = "2026-11-22T10:00:00Z";
+pub const NSOFF_PATH: &str = "/apis/offloading.liqo.io/v1beta1/namespaces/shop/namespaceoffloadings/offloading";
+pub const STATUS_PATH: &str =
+    "/apis/offloading.liqo.io/v1beta1/namespaces/shop/namespaceoffloadings/offloading/status";
+pub const TWIN_PATH: &str = "/api/v1/namespaces/shop-home";
+
+fn clock() -> Time {
+    Time(NOW.parse().expect("timestamp"))
+}
+
+/// Remote clients handed out by id; a missing entry answers with a failure.
+pub struct FakeRemotes(pub BTreeMap<String, Result<Client, Failure>>);
+
+impl RemoteClusters for FakeRemotes {
+    fn with_credentials(&self) -> BTreeSet<String> {
+        self.0.iter().filter(|(_, c)| c.is_ok()).map(|(id, _)| id.clone()).collect()
+    }
+    fn client<'a>(&'a self, cluster: &'a str) -> ClientFuture<'a> {
+        let found = self.0.get(cluster).cloned().unwrap_or_else(|| {
+            Err(Failure {
+                message: format!("no credentials for cluster {cluster}"),
+                unreachable: true,
+            })
+        });
+        Box::pin(async move { found })
+    }
+}
+
+/// A virtual node of `cluster` with a `region` label.
+pub fn vnode(cluster: &str, region: &str) -> Node {
+    serde_json::from_value(json!({
+        "metadata": {
+            "name": format!("vk-{cluster}"),
+            "labels": {
+                "liqo.io/type": "virtual-node",
+                "liqo.io/remote-cluster-id": cluster,
+                "region": region,
+            },
+        },
+    }))
+    .expect("node")
+}
+
+/// The local namespace, with the scheduling label or not.
+pub fn local_namespace(labelled: bool) -> Namespace {
+    let labels = if labelled { json!({"liqo.io/scheduling-enabled": "true"}) } else { json!({}) };
+    serde_json::from_value(json!({"metadata": {"name": NS, "labels": labels}})).expect("namespace")
+}
+
+/// A NamespaceOffloading in `shop` from its JSON `spec`, with or without our finalizer.
+pub fn nsoff(spec: Value, finalizer: bool) -> NamespaceOffloading {
+    let finalizers = if finalizer {
+        json!(["namespaceoffloading-controller.liqo.io/finalizer"])
+    } else {
+        Value::Null
+    };
+    serde_json::from_value(json!({
+        "apiVersion": "offloading.liqo.io/v1beta1",
+        "kind": "NamespaceOffloading",
+        "metadata": {
+            "name": "offloading",
+            "namespace": NS,
+            "uid": "nsoff-uid",
+            "generation": 3,
+            "resourceVersion": "100",
+            "finalizers": finalizers,
+        },
+        "spec": spec,
+    }))
+    .expect("nsoff")
+}
+
+/// An API server's answer carrying the NamespaceOffloading.
+pub fn nsoff_body() -> Value {
+    serde_json::to_value(nsoff(json!({}), true)).expect("JSON")
+}
+
+/// A remote namespace named `name` with the given annotations.
+pub fn remote_namespace(name: &str, annotations: Value, deleting: bool) -> Value {
+    let mut ns = json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "uid": format!("uid-{name}"), "resourceVersion": "7", "annotations": annotations},
+        "status": {"phase": "Active"},
+    });
+    if deleting {
+        ns["metadata"]["deletionTimestamp"] = json!(NOW);
+        ns["status"]["phase"] = json!("Terminating");
+    }
+    ns
+}
+
+/// Our owner annotations.
+pub fn ours() -> Value {
+    json!({"liqo.io/original-name": NS, "offloading.liqo.io/owner": "home/shop"})
+}
+
+/// The twin namespace the reconciler creates.
+pub fn twin_object() -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": TWIN,
+            "labels": {"liqo.io/remote-cluster-id": HOME},
+            "annotations": ours(),
+        },
+    })
+}
+
+/// A scripted world: build with [`World::new`], add remote clusters, then [`World::run`].
+pub struct World {
+    nodes: reflector::Store<Node>,
+    nodes_writer: reflector::store::Writer<Node>,
+    namespaces: reflector::Store<Namespace>,
+    namespaces_writer: reflector::store::Writer<Namespace>,
+    remotes: BTreeMap<String, Result<Client, Failure>>,
+    servers: BTreeMap<String, ApiServer>,
+}
+
+impl World {
+    pub fn new(local: Namespace) -> Self {
+        let (nodes, nodes_writer) = reflector::store();
+        let (namespaces, mut namespaces_writer) = reflector::store();
+        namespaces_writer.apply_watcher_event(&Event::Apply(local));
+        World { nodes, nodes_writer, namespaces, namespaces_writer, remotes: BTreeMap::new(), servers: BTreeMap::new() }
+    }
+
+    /// Adds a virtual node (a remote cluster as the home cluster sees it).
+    pub fn node(&mut self, node: Node) -> &mut Self {
+        self.nodes_writer.apply_watcher_event(&Event::Apply(node));
+        self
+    }
+
+    /// Gives `cluster` credentials that lead to a scripted API server.
+    pub fn reachable(&mut self, cluster: &str) -> &mut Self {
+        let (client, server) = pair();
+        self.remotes.insert(cluster.to_owned(), Ok(client));
+        self.servers.insert(cluster.to_owned(), server);
+        self
+    }
+
+    /// Makes `cluster`'s credentials fail with `message`.
+    pub fn broken(&mut self, cluster: &str, message: &str) -> &mut Self {
+        let failure = Failure { message: message.to_owned(), unreachable: true };
+        self.remotes.insert(cluster.to_owned(), Err(failure));
+        self
+    }
+
+    /// Reconciles `nsoff` once while `home` and `remote` script the API servers (`remote`
+    /// gets each reachable cluster's id and server). Every script must end its server with
+    /// `expect_done`, so an unexpected call fails the test.
+    pub async fn run<H, R>(self, nsoff: &NamespaceOffloading, home: H, remote: R) -> Result<Report, HomeError>
+    where
+        H: FnOnce(ApiServer) -> BoxFuture<'static, ()>,
+        R: Fn(String, ApiServer) -> BoxFuture<'static, ()>,
+    {
+        // Namespaces stay in the store; keep the writers alive until the end.
+        let _keep = (self.nodes_writer, self.namespaces_writer);
+        let (home_client, home_server) = pair();
+        let mut scripts = vec![tokio::spawn(home(home_server))];
+        for (id, server) in self.servers {
+            scripts.push(tokio::spawn(remote(id, server)));
+        }
+        let ctx = Context {
+            home: home_client,
+            home_id: HOME.to_owned(),
+            nodes: self.nodes,
+            namespaces: self.namespaces,
+            remotes: Arc::new(FakeRemotes(self.remotes)),
+            remote_timeout: Duration::from_millis(500),
+            clock,
+        };
+        let out = tokio::time::timeout(Duration::from_secs(2), flow::reconcile(nsoff, &ctx))
+            .await
+            .expect("the reconcile finished within 2 s");
+        drop(ctx);
+        let results = tokio::time::timeout(Duration::from_secs(2), join_all(scripts))
+            .await
+            .expect("every API server script finished within 2 s");
+        for result in results {
+            if let Err(e) = result {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        out
+    }
+}
