@@ -10,9 +10,11 @@
 //! # Running
 //!
 //! ```sh
-//! NSOFFLOAD_E2E_KUBECONFIG=~/.kube/e2e.yaml make e2e
-//! # = cargo test --test e2e -- --test-threads=1 --nocapture
+//! NSOFFLOAD_E2E_KUBECONFIG=~/.kube/e2e.yaml cargo test --test e2e -- --test-threads=1 --nocapture
 //! ```
+//!
+//! (`make e2e` runs this binary and the reconciler suite `e2e_reconcile.rs`, which skips
+//! itself unless remote clusters are given too.)
 //!
 //! - `NSOFFLOAD_E2E_KUBECONFIG` (required; without it every test passes after printing one
 //!   `e2e: skipped` line): a cluster-admin kubeconfig of a disposable cluster, Kubernetes
@@ -46,8 +48,10 @@
 //! (`--test-threads=1`) to keep the load on a small cluster predictable; they do not depend
 //! on each other or on their order.
 //!
-//! There is no reconciler yet, so the tests write each NamespaceOffloading's status
-//! themselves through the status subresource, as the reconciler will.
+//! This suite checks the webhooks alone: its server runs with `--reconcile=false`, and the
+//! tests write each NamespaceOffloading's status themselves through the status subresource,
+//! as the reconciler would (a running reconciler would overwrite those statuses). The
+//! reconciler is exercised, against real remote clusters, by `e2e_reconcile.rs`.
 
 #[path = "e2e/fixtures.rs"]
 mod fixtures;

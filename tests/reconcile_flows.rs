@@ -10,80 +10,10 @@ mod world;
 use futures_util::FutureExt;
 use http::Method;
 use nsoffload::api::OffloadingPhase;
-use serde_json::{json, Value};
+use serde_json::json;
 use world::*;
 
 use common::mock_api::ApiServer;
-
-/// The status the reconciler wrote, from a JSON patch `add /status`.
-fn written_status(body: &Value) -> Value {
-    assert_eq!(body[0]["op"], "add", "{body}");
-    assert_eq!(body[0]["path"], "/status", "{body}");
-    body[0]["value"].clone()
-}
-
-fn required(selected: bool, message: &str) -> Value {
-    let (status, reason) = if selected { ("True", "ClusterSelected") } else { ("False", "ClusterNotSelected") };
-    json!({"type": "OffloadingRequired", "status": status, "lastTransitionTime": NOW, "reason": reason, "message": message})
-}
-
-fn ready(status: &str, reason: &str, message: &str) -> Value {
-    json!({"type": "Ready", "status": status, "lastTransitionTime": NOW, "reason": reason, "message": message})
-}
-
-fn top(ready_status: &str, reason: &str, message: &str) -> Value {
-    json!([
-        {"type": "SelectorValid", "status": "True", "lastTransitionTime": NOW, "reason": "Valid",
-         "message": "the cluster selector is valid", "observedGeneration": 3},
-        {"type": "Ready", "status": ready_status, "lastTransitionTime": NOW, "reason": reason,
-         "message": message, "observedGeneration": 3},
-    ])
-}
-
-const SELECTED: &str = "the cluster matches the cluster selector";
-const NOT_SELECTED: &str = "no virtual node of this cluster matches the cluster selector";
-
-/// Home script of a first reconcile: finalizer, scheduling label, then the status (checked
-/// whole against `expected`).
-fn first_pass_home(expected: Value) -> impl FnOnce(ApiServer) -> futures_util::future::BoxFuture<'static, ()> {
-    move |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, NSOFF_PATH).await;
-            assert_eq!(call.content_type, "application/json-patch+json");
-            assert_eq!(
-                call.body,
-                json!([
-                    {"op": "test", "path": "/metadata/finalizers", "value": null},
-                    {"op": "add", "path": "/metadata/finalizers", "value": ["namespaceoffloading-controller.liqo.io/finalizer"]},
-                ])
-            );
-            call.ok(&nsoff_body());
-            let call = home.expect(Method::PATCH, "/api/v1/namespaces/shop").await;
-            assert_eq!(call.content_type, "application/merge-patch+json");
-            assert_eq!(call.body, json!({"metadata": {"labels": {"liqo.io/scheduling-enabled": "true"}}}));
-            call.ok(&remote_namespace(NS, json!({}), false));
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            assert_eq!(written_status(&call.body), expected);
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    }
-}
-
-/// A remote cluster where the twin is missing and gets created.
-async fn creates_twin(mut server: ApiServer) {
-    server.expect(Method::GET, TWIN_PATH).await.fail(404, "NotFound");
-    let call = server.expect(Method::POST, "/api/v1/namespaces").await;
-    assert_eq!(call.body, twin_object());
-    call.reply(http::StatusCode::CREATED, &remote_namespace(TWIN, ours(), false));
-    server.expect_done().await;
-}
-
-/// A remote cluster that must not be called at all.
-async fn untouched(server: ApiServer) {
-    server.expect_done().await;
-}
 
 #[tokio::test]
 async fn r1_no_selector_creates_twins_on_every_cluster() {
@@ -91,7 +21,10 @@ async fn r1_no_selector_creates_twins_on_every_cluster() {
     for (id, region) in [("r1", "eu"), ("r2", "us"), ("r3", "ap")] {
         w.node(vnode(id, region)).reachable(id);
     }
-    let per_cluster = json!([required(true, SELECTED), ready("True", "NamespaceCreated", "namespace shop-home exists")]);
+    let per_cluster = json!([
+        required(true, SELECTED),
+        ready("True", "NamespaceCreated", "namespace shop-home exists")
+    ]);
     let expected = json!({
         "offloadingPhase": "Ready",
         "remoteNamespaceName": TWIN,
@@ -100,7 +33,11 @@ async fn r1_no_selector_creates_twins_on_every_cluster() {
         "conditions": top("True", "Ready", "namespace shop-home is ready on 3 remote cluster(s)"),
     });
     let report = w
-        .run(&nsoff(json!({}), false), first_pass_home(expected), |_, s| creates_twin(s).boxed())
+        .run(
+            &nsoff(json!({}), false),
+            first_pass_home(expected),
+            |_, s| creates_twin(s).boxed(),
+        )
         .await
         .expect("reconciled");
     assert_eq!(report.phase, Some(OffloadingPhase::Ready));
@@ -143,7 +80,10 @@ async fn r2_selector_matching_one_cluster_leaves_the_others_alone() {
         }
         .boxed()
     };
-    let report = w.run(&nsoff(spec, false), first_pass_home(expected), remote).await.expect("reconciled");
+    let report = w
+        .run(&nsoff(spec, false), first_pass_home(expected), remote)
+        .await
+        .expect("reconciled");
     assert_eq!(report.phase, Some(OffloadingPhase::Ready));
 }
 
@@ -153,7 +93,9 @@ async fn r3_r8_nothing_selected_creates_nothing() {
     let w = World::new(local_namespace(true));
     let home = |mut home: ApiServer| {
         async move {
-            home.expect(Method::PATCH, NSOFF_PATH).await.ok(&nsoff_body());
+            home.expect(Method::PATCH, NSOFF_PATH)
+                .await
+                .ok(&nsoff_body());
             let call = home.expect(Method::PATCH, STATUS_PATH).await;
             let status = written_status(&call.body);
             assert_eq!(status["offloadingPhase"], "NoClusterSelected");
@@ -163,7 +105,10 @@ async fn r3_r8_nothing_selected_creates_nothing() {
         }
         .boxed()
     };
-    let report = w.run(&nsoff(json!({}), false), home, |_, s| untouched(s).boxed()).await.unwrap();
+    let report = w
+        .run(&nsoff(json!({}), false), home, |_, s| untouched(s).boxed())
+        .await
+        .unwrap();
     assert_eq!(report.phase, Some(OffloadingPhase::NoClusterSelected));
 
     // R3: clusters exist, the selector matches none of them.
@@ -177,7 +122,10 @@ async fn r3_r8_nothing_selected_creates_nothing() {
             let call = home.expect(Method::PATCH, STATUS_PATH).await;
             let status = written_status(&call.body);
             assert_eq!(status["offloadingPhase"], "NoClusterSelected");
-            assert_eq!(status["remoteNamespacesConditions"], json!({"r1": [required(false, NOT_SELECTED)]}));
+            assert_eq!(
+                status["remoteNamespacesConditions"],
+                json!({"r1": [required(false, NOT_SELECTED)]})
+            );
             call.ok(&nsoff_body());
             home.expect_done().await;
         }
@@ -208,9 +156,15 @@ async fn r4_a_foreign_namespace_is_a_conflict_and_is_never_touched() {
             assert_eq!(status["offloadingPhase"], "SomeFailed");
             assert_eq!(status["remoteNamespaceName"], "shop");
             let r2 = &status["remoteNamespacesConditions"]["r2"][1];
-            assert_eq!((&r2["status"], &r2["reason"]), (&json!("False"), &json!("CreationLoopBackOff")));
+            assert_eq!(
+                (&r2["status"], &r2["reason"]),
+                (&json!("False"), &json!("CreationLoopBackOff"))
+            );
             let message = r2["message"].as_str().unwrap();
-            assert!(message.contains("already exists") && message.contains("not owned"), "{message}");
+            assert!(
+                message.contains("already exists") && message.contains("not owned"),
+                "{message}"
+            );
             call.ok(&nsoff_body());
             home.expect_done().await;
         }
@@ -221,7 +175,11 @@ async fn r4_a_foreign_namespace_is_a_conflict_and_is_never_touched() {
             let call = s.expect(Method::GET, "/api/v1/namespaces/shop").await;
             if id == "r2" {
                 // Someone else's `shop`: read, then left strictly alone.
-                call.ok(&remote_namespace("shop", json!({"team": "payments"}), false));
+                call.ok(&remote_namespace(
+                    "shop",
+                    json!({"team": "payments"}),
+                    false,
+                ));
             } else {
                 call.fail(404, "NotFound");
                 let create = s.expect(Method::POST, "/api/v1/namespaces").await;
@@ -235,7 +193,10 @@ async fn r4_a_foreign_namespace_is_a_conflict_and_is_never_touched() {
     };
     let report = w.run(&nsoff(spec, true), home, remote).await.unwrap();
     assert_eq!(report.phase, Some(OffloadingPhase::SomeFailed));
-    assert!(report.notices.iter().any(|n| n.warning && n.reason == "TwinFailed"));
+    assert!(report
+        .notices
+        .iter()
+        .any(|n| n.warning && n.reason == "TwinFailed"));
 }
 
 #[tokio::test]
@@ -261,7 +222,12 @@ async fn r5_missing_credentials_fail_one_cluster_while_the_others_proceed() {
         }
         .boxed()
     };
-    let report = w.run(&nsoff(json!({}), true), home, |_, s| creates_twin(s).boxed()).await.unwrap();
+    let report = w
+        .run(&nsoff(json!({}), true), home, |_, s| {
+            creates_twin(s).boxed()
+        })
+        .await
+        .unwrap();
     assert_eq!(report.phase, Some(OffloadingPhase::SomeFailed));
     assert_eq!(report.reachable.get("r3"), Some(&false));
     assert_eq!(report.reachable.get("r1"), Some(&true));
@@ -276,8 +242,14 @@ async fn an_unanswering_cluster_costs_one_timeout_and_is_reported() {
             let call = home.expect(Method::PATCH, STATUS_PATH).await;
             let status = written_status(&call.body);
             assert_eq!(status["offloadingPhase"], "AllFailed");
-            let message = status["remoteNamespacesConditions"]["r1"][1]["message"].as_str().unwrap().to_owned();
-            assert!(message.contains("unreachable") && message.contains("no answer"), "{message}");
+            let message = status["remoteNamespacesConditions"]["r1"][1]["message"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                message.contains("unreachable") && message.contains("no answer"),
+                "{message}"
+            );
             call.ok(&nsoff_body());
             home.expect_done().await;
         }
@@ -307,7 +279,10 @@ async fn a_server_error_is_a_failure_with_its_message() {
             let status = written_status(&call.body);
             let r1 = &status["remoteNamespacesConditions"]["r1"][1];
             assert_eq!(r1["reason"], "CreationLoopBackOff");
-            assert_eq!(r1["message"], "creating namespace shop-home: mock: Forbidden (403)");
+            assert_eq!(
+                r1["message"],
+                "creating namespace shop-home: mock: Forbidden (403)"
+            );
             call.ok(&nsoff_body());
             home.expect_done().await;
         }
@@ -316,7 +291,9 @@ async fn a_server_error_is_a_failure_with_its_message() {
     let remote = |_, mut s: ApiServer| {
         async move {
             s.expect(Method::GET, TWIN_PATH).await.fail(404, "NotFound");
-            s.expect(Method::POST, "/api/v1/namespaces").await.fail(403, "Forbidden");
+            s.expect(Method::POST, "/api/v1/namespaces")
+                .await
+                .fail(403, "Forbidden");
             s.expect_done().await;
         }
         .boxed()
@@ -332,12 +309,20 @@ async fn a_home_write_failure_is_an_error_to_retry() {
     let w = World::new(local_namespace(true));
     let home = |mut home: ApiServer| {
         async move {
-            home.expect(Method::PATCH, NSOFF_PATH).await.fail(409, "Conflict");
+            home.expect(Method::PATCH, NSOFF_PATH)
+                .await
+                .fail(409, "Conflict");
             home.expect_done().await;
         }
         .boxed()
     };
-    let error = w.run(&nsoff(json!({}), false), home, |_, s| untouched(s).boxed()).await.unwrap_err();
+    let error = w
+        .run(&nsoff(json!({}), false), home, |_, s| untouched(s).boxed())
+        .await
+        .unwrap_err();
     assert_eq!(error.reason, "finalizer");
-    assert!(error.to_string().starts_with("adding the finalizer"), "{error}");
+    assert!(
+        error.to_string().starts_with("adding the finalizer"),
+        "{error}"
+    );
 }

@@ -224,7 +224,13 @@ impl ServeArgs {
                     name: lease_name,
                     timing: Timing::default(),
                 });
-                let task = supervise(client.clone(), config, lease, metrics.clone(), shutdown.clone());
+                let task = supervise(
+                    client.clone(),
+                    config,
+                    lease,
+                    metrics.clone(),
+                    shutdown.clone(),
+                );
                 Some(tokio::spawn(task))
             }
             _ => None,

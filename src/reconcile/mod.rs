@@ -56,7 +56,13 @@ pub async fn supervise(
     let (leading_tx, mut leading) = watch::channel(lease.is_none());
     let elector_stop = CancellationToken::new();
     let elector = lease.map(|l| {
-        let elector = leader::Elector::new(client.clone(), &l.namespace, &l.name, config.instance.clone(), l.timing);
+        let elector = leader::Elector::new(
+            client.clone(),
+            &l.namespace,
+            &l.name,
+            config.instance.clone(),
+            l.timing,
+        );
         tokio::spawn(elector.run(leading_tx.clone(), elector_stop.clone()))
     });
     loop {
@@ -66,7 +72,12 @@ pub async fn supervise(
         }
         tracing::info!(identity = %config.instance, "reconciler starting");
         let term = cancel.child_token();
-        let mut task = tokio::spawn(run(client.clone(), config.clone(), metrics.clone(), term.clone()));
+        let mut task = tokio::spawn(run(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            term.clone(),
+        ));
         tokio::select! {
             _ = cancel.cancelled() => {}
             _ = leading.wait_for(|l| !*l) => tracing::warn!("lost the lease; reconciler stopping"),

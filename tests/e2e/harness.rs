@@ -129,11 +129,7 @@ impl E2e {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = PathBuf::from(kubeconfig);
         let setup = SETUP
-            .get_or_init(|| async {
-                set_up(kubeconfig, mode)
-                    .await
-                    .map_err(|e| format!("{e:#}"))
-            })
+            .get_or_init(|| async { set_up(kubeconfig, mode).await.map_err(|e| format!("{e:#}")) })
             .await;
         match setup {
             Ok(setup) => match client(&setup.kubeconfig).await {
@@ -199,18 +195,18 @@ async fn set_up(kubeconfig: PathBuf, mode: ServerMode) -> anyhow::Result<Setup> 
         "serve",
         "--cluster-id",
         HOME_CLUSTER_ID,
-            "--kubeconfig",
-            &kubeconfig.to_string_lossy(),
-            "--namespace",
-            SERVER_NAMESPACE,
-            "--webhook-url",
-            &url,
-            "--bind-address",
-            &format!("0.0.0.0:{port}"),
-            "--admin-address",
-            &admin.to_string(),
-            "--log-format",
-            "json",
+        "--kubeconfig",
+        &kubeconfig.to_string_lossy(),
+        "--namespace",
+        SERVER_NAMESPACE,
+        "--webhook-url",
+        &url,
+        "--bind-address",
+        &format!("0.0.0.0:{port}"),
+        "--admin-address",
+        &admin.to_string(),
+        "--log-format",
+        "json",
     ]
     .map(str::to_owned)
     .to_vec();

@@ -236,7 +236,9 @@ async fn clean_up(client: Client, remotes: &[(String, PathBuf)]) {
                 }
             }
             Ok(Err(e)) => log(&format!("remote cluster {id}: no client, not swept: {e:#}")),
-            Err(_) => log(&format!("remote cluster {id}: no client after 30s, not swept")),
+            Err(_) => log(&format!(
+                "remote cluster {id}: no client after 30s, not swept"
+            )),
         }
     }
     let crds = Api::<CustomResourceDefinition>::all(client.clone());

@@ -1,11 +1,15 @@
 //! A scripted world for reconcile flows: a home API server, one API server per remote
 //! cluster, and the caches (virtual nodes, namespaces) a reconcile reads.
+// Shared by several test binaries, each using a part.
+#![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{join_all, BoxFuture};
+use futures_util::FutureExt;
+use http::Method;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector;
@@ -23,7 +27,8 @@ pub const HOME: &str = "home";
 pub const NS: &str = "shop";
 pub const TWIN: &str = "shop-home";
 pub const NOW: &str = "2026-11-22T10:00:00Z";
-pub const NSOFF_PATH: &str = "/apis/offloading.liqo.io/v1beta1/namespaces/shop/namespaceoffloadings/offloading";
+pub const NSOFF_PATH: &str =
+    "/apis/offloading.liqo.io/v1beta1/namespaces/shop/namespaceoffloadings/offloading";
 pub const STATUS_PATH: &str =
     "/apis/offloading.liqo.io/v1beta1/namespaces/shop/namespaceoffloadings/offloading/status";
 pub const TWIN_PATH: &str = "/api/v1/namespaces/shop-home";
@@ -37,7 +42,11 @@ pub struct FakeRemotes(pub BTreeMap<String, Result<Client, Failure>>);
 
 impl RemoteClusters for FakeRemotes {
     fn with_credentials(&self) -> BTreeSet<String> {
-        self.0.iter().filter(|(_, c)| c.is_ok()).map(|(id, _)| id.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(_, c)| c.is_ok())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
     fn client<'a>(&'a self, cluster: &'a str) -> ClientFuture<'a> {
         let found = self.0.get(cluster).cloned().unwrap_or_else(|| {
@@ -67,7 +76,11 @@ pub fn vnode(cluster: &str, region: &str) -> Node {
 
 /// The local namespace, with the scheduling label or not.
 pub fn local_namespace(labelled: bool) -> Namespace {
-    let labels = if labelled { json!({"liqo.io/scheduling-enabled": "true"}) } else { json!({}) };
+    let labels = if labelled {
+        json!({"liqo.io/scheduling-enabled": "true"})
+    } else {
+        json!({})
+    };
     serde_json::from_value(json!({"metadata": {"name": NS, "labels": labels}})).expect("namespace")
 }
 
@@ -147,7 +160,14 @@ impl World {
         let (nodes, nodes_writer) = reflector::store();
         let (namespaces, mut namespaces_writer) = reflector::store();
         namespaces_writer.apply_watcher_event(&Event::Apply(local));
-        World { nodes, nodes_writer, namespaces, namespaces_writer, remotes: BTreeMap::new(), servers: BTreeMap::new() }
+        World {
+            nodes,
+            nodes_writer,
+            namespaces,
+            namespaces_writer,
+            remotes: BTreeMap::new(),
+            servers: BTreeMap::new(),
+        }
     }
 
     /// Adds a virtual node (a remote cluster as the home cluster sees it).
@@ -166,7 +186,10 @@ impl World {
 
     /// Makes `cluster`'s credentials fail with `message`.
     pub fn broken(&mut self, cluster: &str, message: &str) -> &mut Self {
-        let failure = Failure { message: message.to_owned(), unreachable: true };
+        let failure = Failure {
+            message: message.to_owned(),
+            unreachable: true,
+        };
         self.remotes.insert(cluster.to_owned(), Err(failure));
         self
     }
@@ -174,7 +197,12 @@ impl World {
     /// Reconciles `nsoff` once while `home` and `remote` script the API servers (`remote`
     /// gets each reachable cluster's id and server). Every script must end its server with
     /// `expect_done`, so an unexpected call fails the test.
-    pub async fn run<H, R>(self, nsoff: &NamespaceOffloading, home: H, remote: R) -> Result<Report, HomeError>
+    pub async fn run<H, R>(
+        self,
+        nsoff: &NamespaceOffloading,
+        home: H,
+        remote: R,
+    ) -> Result<Report, HomeError>
     where
         H: FnOnce(ApiServer) -> BoxFuture<'static, ()>,
         R: Fn(String, ApiServer) -> BoxFuture<'static, ()>,
@@ -209,4 +237,88 @@ impl World {
         }
         out
     }
+}
+
+// Expected requests and statuses shared by the flow tests.
+
+/// The status the reconciler wrote, from a JSON patch `add /status`.
+pub fn written_status(body: &Value) -> Value {
+    assert_eq!(body[0]["op"], "add", "{body}");
+    assert_eq!(body[0]["path"], "/status", "{body}");
+    body[0]["value"].clone()
+}
+
+pub fn required(selected: bool, message: &str) -> Value {
+    let (status, reason) = if selected {
+        ("True", "ClusterSelected")
+    } else {
+        ("False", "ClusterNotSelected")
+    };
+    json!({"type": "OffloadingRequired", "status": status, "lastTransitionTime": NOW, "reason": reason, "message": message})
+}
+
+pub fn ready(status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": "Ready", "status": status, "lastTransitionTime": NOW, "reason": reason, "message": message})
+}
+
+pub fn top(ready_status: &str, reason: &str, message: &str) -> Value {
+    json!([
+        {"type": "SelectorValid", "status": "True", "lastTransitionTime": NOW, "reason": "Valid",
+         "message": "the cluster selector is valid", "observedGeneration": 3},
+        {"type": "Ready", "status": ready_status, "lastTransitionTime": NOW, "reason": reason,
+         "message": message, "observedGeneration": 3},
+    ])
+}
+
+pub const SELECTED: &str = "the cluster matches the cluster selector";
+pub const NOT_SELECTED: &str = "no virtual node of this cluster matches the cluster selector";
+
+/// Home script of a first reconcile: finalizer, scheduling label, then the status (checked
+/// whole against `expected`).
+pub fn first_pass_home(
+    expected: Value,
+) -> impl FnOnce(ApiServer) -> futures_util::future::BoxFuture<'static, ()> {
+    move |mut home: ApiServer| {
+        async move {
+            let call = home.expect(Method::PATCH, NSOFF_PATH).await;
+            assert_eq!(call.content_type, "application/json-patch+json");
+            assert_eq!(
+                call.body,
+                json!([
+                    {"op": "test", "path": "/metadata/finalizers", "value": null},
+                    {"op": "add", "path": "/metadata/finalizers", "value": ["namespaceoffloading-controller.liqo.io/finalizer"]},
+                ])
+            );
+            call.ok(&nsoff_body());
+            let call = home.expect(Method::PATCH, "/api/v1/namespaces/shop").await;
+            assert_eq!(call.content_type, "application/merge-patch+json");
+            assert_eq!(call.body, json!({"metadata": {"labels": {"liqo.io/scheduling-enabled": "true"}}}));
+            call.ok(&remote_namespace(NS, json!({}), false));
+            let call = home.expect(Method::PATCH, STATUS_PATH).await;
+            assert_eq!(written_status(&call.body), expected);
+            call.ok(&nsoff_body());
+            home.expect_done().await;
+        }
+        .boxed()
+    }
+}
+
+/// A remote cluster where the twin is missing and gets created.
+pub async fn creates_twin(mut server: ApiServer) {
+    server
+        .expect(Method::GET, TWIN_PATH)
+        .await
+        .fail(404, "NotFound");
+    let call = server.expect(Method::POST, "/api/v1/namespaces").await;
+    assert_eq!(call.body, twin_object());
+    call.reply(
+        http::StatusCode::CREATED,
+        &remote_namespace(TWIN, ours(), false),
+    );
+    server.expect_done().await;
+}
+
+/// A remote cluster that must not be called at all.
+pub async fn untouched(server: ApiServer) {
+    server.expect_done().await;
 }
