@@ -15,6 +15,8 @@ pub mod quick;
 pub mod remotes;
 pub mod select;
 pub mod status;
+#[cfg(test)]
+mod status_tests;
 pub mod twin;
 
 pub use controller::{run, ReconcilerConfig};

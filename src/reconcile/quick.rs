@@ -179,3 +179,111 @@ pub async fn controller(client: Client, cancel: CancellationToken) {
         .for_each(|_| future::ready(()))
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ns(labels: serde_json::Value, deleting: bool) -> Namespace {
+        let mut v = json!({"metadata": {"name": "shop", "labels": labels}});
+        if deleting {
+            v["metadata"]["deletionTimestamp"] = json!("2026-11-22T10:00:00Z");
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn meta(annotations: serde_json::Value, deleting: bool) -> ObjectMeta {
+        let mut v = json!({"name": "offloading", "uid": "u1", "annotations": annotations});
+        if deleting {
+            v["deletionTimestamp"] = json!("2026-11-22T10:00:00Z");
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn decisions() {
+        let on = json!({"liqo.io/enabled": "true"});
+        let off = json!({});
+        let auto = json!({"offloading.liqo.io/created-by-label": "true"});
+        let hand = json!({});
+        let delete = QuickAction::Delete(Some("u1".to_owned()));
+        let cases = [
+            (
+                "labelled, none",
+                ns(on.clone(), false),
+                None,
+                QuickAction::Create,
+            ),
+            (
+                "labelled, hand-made exists",
+                ns(on.clone(), false),
+                Some(meta(hand.clone(), false)),
+                QuickAction::Nothing,
+            ),
+            (
+                "labelled, label-made exists",
+                ns(on.clone(), false),
+                Some(meta(auto.clone(), false)),
+                QuickAction::Nothing,
+            ),
+            (
+                "label false",
+                ns(json!({"liqo.io/enabled": "false"}), false),
+                Some(meta(auto.clone(), false)),
+                delete.clone(),
+            ),
+            (
+                "label removed, label-made",
+                ns(off.clone(), false),
+                Some(meta(auto.clone(), false)),
+                delete,
+            ),
+            (
+                "label removed, hand-made is never deleted",
+                ns(off.clone(), false),
+                Some(meta(hand, false)),
+                QuickAction::Nothing,
+            ),
+            (
+                "label removed, already deleting",
+                ns(off.clone(), false),
+                Some(meta(auto.clone(), true)),
+                QuickAction::Nothing,
+            ),
+            (
+                "label removed, none",
+                ns(off, false),
+                None,
+                QuickAction::Nothing,
+            ),
+            (
+                "namespace being deleted",
+                ns(on, true),
+                None,
+                QuickAction::Nothing,
+            ),
+        ];
+        for (name, namespace, nsoff, want) in cases {
+            assert_eq!(decide(&namespace, nsoff.as_ref()), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_default_offloading_is_marked_as_made_by_the_label() {
+        let value = serde_json::to_value(default_offloading("shop")).unwrap();
+        assert_eq!(
+            value,
+            json!({
+                "apiVersion": "offloading.liqo.io/v1beta1",
+                "kind": "NamespaceOffloading",
+                "metadata": {
+                    "name": "offloading",
+                    "namespace": "shop",
+                    "annotations": {"offloading.liqo.io/created-by-label": "true"},
+                },
+                "spec": {"namespaceMappingStrategy": "DefaultName", "podOffloadingStrategy": "LocalAndRemote"},
+            })
+        );
+    }
+}

@@ -182,3 +182,103 @@ impl RemoteClusters for SecretClients {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use kube::runtime::watcher::Event;
+    use serde_json::json;
+
+    const KUBECONFIG: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: r1
+  cluster: {server: 'https://192.0.2.1:6443', insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: abc}
+contexts:
+- name: c
+  context: {cluster: r1, user: u}
+current-context: c
+";
+
+    fn secret(name: &str, cluster: &str, rv: &str, kubeconfig: Option<&str>) -> Secret {
+        let mut s: Secret = serde_json::from_value(json!({"metadata": {
+            "name": name, "namespace": "nsoffload-system", "uid": format!("uid-{name}"),
+            "resourceVersion": rv, "labels": {"liqo.io/remote-cluster-id": cluster},
+        }}))
+        .unwrap();
+        if let Some(k) = kubeconfig {
+            s.data = Some([(KUBECONFIG_KEY.to_owned(), ByteString(k.as_bytes().to_vec()))].into());
+        }
+        s
+    }
+
+    fn clients(secrets: Vec<Secret>) -> (SecretClients, reflector::store::Writer<Secret>) {
+        let (store, mut writer) = reflector::store();
+        for s in secrets {
+            writer.apply_watcher_event(&Event::Apply(s));
+        }
+        let c = SecretClients::new(store, "nsoffload-system".to_owned(), Duration::from_secs(1));
+        (c, writer)
+    }
+
+    use kube::runtime::reflector;
+
+    async fn failure(c: &SecretClients, cluster: &str) -> Failure {
+        match c.client(cluster).await {
+            Ok(_) => panic!("expected no client for {cluster}"),
+            Err(f) => f,
+        }
+    }
+
+    #[tokio::test]
+    async fn r5_a_missing_secret_names_what_to_create() {
+        crate::server::tls::install_crypto_provider();
+        let (c, _w) = clients(vec![secret("creds-r1", "r1", "1", Some(KUBECONFIG))]);
+        let f = failure(&c, "r3").await;
+        assert_eq!(
+            f.message,
+            "no credentials for cluster r3: no Secret labelled liqo.io/remote-cluster-id=r3 in namespace nsoffload-system"
+        );
+        assert!(f.unreachable);
+        assert!(c.client("r1").await.is_ok());
+        assert_eq!(c.with_credentials(), ["r1".to_owned()].into());
+    }
+
+    #[tokio::test]
+    async fn unusable_secrets_say_which_and_why() {
+        crate::server::tls::install_crypto_provider();
+        let (c, _w) = clients(vec![
+            secret("no-key", "r1", "1", None),
+            secret("bad-yaml", "r2", "1", Some("{{ not yaml")),
+        ]);
+        let f = failure(&c, "r1").await;
+        assert_eq!(
+            f.message,
+            "credentials Secret nsoffload-system/no-key has no \"kubeconfig\" key"
+        );
+        let f = failure(&c, "r2").await;
+        assert!(
+            f.message
+                .starts_with("credentials Secret nsoffload-system/bad-yaml: unreadable kubeconfig"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_changed_secret_is_read_again() {
+        crate::server::tls::install_crypto_provider();
+        let (c, mut w) = clients(vec![secret("creds", "r1", "1", None)]);
+        assert!(c.client("r1").await.is_err());
+        // Fixed in place: a new resourceVersion rebuilds the client.
+        w.apply_watcher_event(&Event::Apply(secret("creds", "r1", "2", Some(KUBECONFIG))));
+        assert!(c.client("r1").await.is_ok());
+        // Deleted: no stale client is handed out.
+        w.apply_watcher_event(&Event::Delete(secret("creds", "r1", "2", Some(KUBECONFIG))));
+        assert!(c.client("r1").await.is_err());
+    }
+}
