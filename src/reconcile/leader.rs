@@ -196,10 +196,17 @@ impl Elector {
     /// Runs rounds until `cancel`, publishing whether we lead; releases the Lease at the end.
     pub async fn run(mut self, leading: watch::Sender<bool>, cancel: CancellationToken) {
         loop {
-            let lead = match self.round().await {
-                Ok(lead) => lead,
-                Err(e) => {
-                    tracing::warn!(lease = %self.name, error = %e, "cannot read or renew the lease");
+            // Bounded, so a hung API server cannot keep us leading past the renew deadline.
+            let bound = self.timing.renew_deadline / 2;
+            let round = tokio::time::timeout(bound, self.round()).await;
+            let lead = match round {
+                Ok(Ok(lead)) => lead,
+                failed => {
+                    let error = match failed {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => format!("no answer within {bound:?}"),
+                    };
+                    tracing::warn!(lease = %self.name, %error, "cannot read or renew the lease");
                     // Keep leading only while the last renewal is recent enough.
                     *leading.borrow()
                         && self
@@ -217,8 +224,12 @@ impl Elector {
             }
         }
         leading.send_replace(false);
-        if let Err(e) = self.release().await {
-            tracing::warn!(lease = %self.name, error = %e, "cannot release the lease");
+        match tokio::time::timeout(self.timing.renew_deadline, self.release()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(lease = %self.name, error = %e, "cannot release the lease")
+            }
+            Err(_) => tracing::warn!(lease = %self.name, "timed out releasing the lease"),
         }
     }
 }
