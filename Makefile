@@ -24,9 +24,10 @@ run: build certs/tls.crt
 test:
 	env -u NSOFFLOAD_E2E_KUBECONFIG -u NSOFFLOAD_E2E_REMOTE_KUBECONFIGS $(CARGO) test
 
-# The real-cluster suite: needs NSOFFLOAD_E2E_KUBECONFIG (see README).
+# The real-cluster suites: the webhooks need NSOFFLOAD_E2E_KUBECONFIG, the reconciler also
+# NSOFFLOAD_E2E_REMOTE_KUBECONFIGS (see README and tests/e2e_reconcile.rs).
 e2e:
-	$(CARGO) test --test e2e -- --test-threads=1 --nocapture
+	$(CARGO) test --test e2e --test e2e_reconcile -- --test-threads=1 --nocapture
 
 lint:
 	$(CARGO) fmt --check

@@ -137,6 +137,7 @@ async fn r6_deselected_clusters_lose_their_twins() {
     };
     let report = w.run(&nsoff, home, remote).await.unwrap();
     assert_eq!(report.phase, Some(OffloadingPhase::Ready));
+    assert!(report.settling, "deletions in flight: look again soon");
     let reasons: Vec<_> = report.notices.iter().map(|n| n.reason).collect();
     assert_eq!(reasons, ["TwinDeleting", "TwinDeleting"]);
 }

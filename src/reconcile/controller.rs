@@ -178,6 +178,7 @@ async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Actio
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
     let action = match report.phase {
         None => Action::await_change(),
+        Some(_) if report.settling => Action::requeue(Duration::from_secs(2)),
         Some(OffloadingPhase::Ready | OffloadingPhase::NoClusterSelected) => {
             shared.succeeded(&key);
             Action::requeue(shared.resync)

@@ -78,6 +78,9 @@ pub struct Report {
     pub notices: Vec<Notice>,
     /// Per cluster visited: whether it answered.
     pub reachable: BTreeMap<String, bool>,
+    /// A twin of a cluster that is not selected is still being deleted: look again soon,
+    /// even though the phase (which counts selected clusters only) may be final.
+    pub settling: bool,
 }
 
 /// A failed write to the home cluster; the controller retries with backoff.
@@ -168,6 +171,9 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
         now: &now,
     });
     report.notices = notices(previous, &computed, &views, &name);
+    report.settling = views
+        .values()
+        .any(|v| !v.selected && !matches!(v.twin, TwinState::Absent | TwinState::Failed(_)));
     report.phase = computed.offloading_phase;
 
     if deleting {

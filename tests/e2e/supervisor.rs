@@ -229,7 +229,7 @@ async fn clean_up(client: Client, remotes: &[(String, PathBuf)]) {
     delete_labelled(Api::<Node>::all(client.clone())).await;
     delete_labelled(Api::<Secret>::namespaced(client.clone(), SERVER_NAMESPACE)).await;
     for (id, kubeconfig) in remotes {
-        match within(30, client(kubeconfig)).await {
+        match within(30, crate::harness::client(kubeconfig)).await {
             Ok(Ok(remote)) => {
                 for line in sweep_remote(&remote, id, &left_by_suite).await {
                     log(&line);
