@@ -28,9 +28,9 @@ use super::remotes::SecretClients;
 use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
-use crate::api::{NamespaceOffloading, OffloadingPhase};
+use crate::api::OffloadingPhase;
 use crate::server::metrics::{ClusterLabels, Metrics, OutcomeLabels, PhaseLabels, ReasonLabels};
-use crate::state::cluster::nsoff_resource;
+use crate::state::cluster::{nsoff_resource, read_offloading};
 
 /// Settings of the reconciler.
 #[derive(Debug, Clone)]
@@ -73,7 +73,8 @@ impl ReconcileError {
 
 struct Shared {
     flow: Context,
-    caches: Vec<Box<dyn Fn() -> future::BoxFuture<'static, bool> + Send + Sync>>,
+    /// The credential Secrets' cache (nodes and namespaces are in `flow`).
+    secrets: reflector::Store<Secret>,
     recorder: Recorder,
     resource: ApiResource,
     metrics: Arc<Metrics>,
@@ -140,23 +141,32 @@ impl Shared {
     }
 }
 
+/// `namespace/name`, the key of per-object backoff and phase tracking.
+fn key(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
 async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Action, ReconcileError> {
-    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
-    let ready = future::join_all(shared.caches.iter().map(|wait| wait()));
-    match tokio::time::timeout(Duration::from_secs(30), ready).await {
-        Ok(all) if all.iter().all(|ok| *ok) => {}
-        _ => return Err(ReconcileError::NotSynced),
+    let key = key(&obj);
+    let ready = async {
+        let flow = &shared.flow;
+        let (nodes, namespaces, secrets) = tokio::join!(
+            flow.nodes.wait_until_ready(),
+            flow.namespaces.wait_until_ready(),
+            shared.secrets.wait_until_ready(),
+        );
+        nodes.is_ok() && namespaces.is_ok() && secrets.is_ok()
+    };
+    if !matches!(
+        tokio::time::timeout(Duration::from_secs(30), ready).await,
+        Ok(true)
+    ) {
+        return Err(ReconcileError::NotSynced);
     }
     if obj.name_any() != NSOFF_NAME {
         return Ok(Action::await_change());
     }
-    let mut raw = serde_json::to_value(obj.as_ref())
-        .map_err(|e| ReconcileError::Unreadable(e.to_string()))?;
-    if let Some(meta) = raw.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("managedFields");
-    }
-    let nsoff: NamespaceOffloading =
-        serde_json::from_value(raw).map_err(|e| ReconcileError::Unreadable(e.to_string()))?;
+    let nsoff = read_offloading(&obj).map_err(|e| ReconcileError::Unreadable(e.to_string()))?;
     let report = flow::reconcile(&nsoff, &shared.flow).await?;
     shared
         .metrics
@@ -194,7 +204,7 @@ async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Actio
 }
 
 fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, shared: Arc<Shared>) -> Action {
-    let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
+    let key = key(&obj);
     shared
         .metrics
         .reconciles
@@ -257,12 +267,11 @@ pub async fn run(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
     );
-    let waits: Vec<Box<dyn Fn() -> future::BoxFuture<'static, bool> + Send + Sync>> = vec![
-        waiter(nodes.clone()),
-        waiter(secrets.clone()),
-        waiter(namespaces.clone()),
-    ];
-    let remotes = SecretClients::new(secrets, config.namespace.clone(), config.remote_timeout);
+    let remotes = SecretClients::new(
+        secrets.clone(),
+        config.namespace.clone(),
+        config.remote_timeout,
+    );
     let reporter = Reporter {
         controller: crate::registration::MANAGER.to_owned(),
         instance: Some(config.instance.clone()),
@@ -277,7 +286,7 @@ pub async fn run(
             remote_timeout: config.remote_timeout,
             clock: flow::system_clock,
         },
-        caches: waits,
+        secrets,
         recorder: Recorder::new(client.clone(), reporter),
         resource: resource.clone(),
         metrics,
@@ -308,16 +317,4 @@ pub async fn run(
         });
     future::join(main, quick).await;
     tracing::info!("reconciler stopped");
-}
-
-fn waiter<K>(
-    store: reflector::Store<K>,
-) -> Box<dyn Fn() -> future::BoxFuture<'static, bool> + Send + Sync>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-{
-    Box::new(move || {
-        let store = store.clone();
-        Box::pin(async move { store.wait_until_ready().await.is_ok() })
-    })
 }

@@ -105,6 +105,17 @@ async fn bounded<T>(
     }
 }
 
+/// Reads the namespace named like the twin, bounded.
+async fn read(
+    api: &Api<Namespace>,
+    cluster: &str,
+    twin: &Twin,
+    timeout: Duration,
+) -> Result<Option<Namespace>, Failure> {
+    let doing = format!("reading namespace {}", twin.name);
+    bounded(cluster, &doing, timeout, api.get_opt(&twin.name)).await
+}
+
 fn is_not_found(f: &kube::Error) -> bool {
     matches!(f, kube::Error::Api(s) if s.code == 404)
 }
@@ -117,9 +128,7 @@ pub async fn ensure(
     twin: &Twin,
     timeout: Duration,
 ) -> TwinState {
-    let doing = format!("reading namespace {}", twin.name);
-    let found = bounded(cluster, &doing, timeout, api.get_opt(&twin.name)).await;
-    match found {
+    match read(api, cluster, twin, timeout).await {
         Err(f) => TwinState::Failed(f),
         Ok(Some(ns)) if !twin.owns(&ns) => TwinState::Failed(Failure {
             message: format!(
@@ -161,8 +170,7 @@ pub async fn remove(
     twin: &Twin,
     timeout: Duration,
 ) -> TwinState {
-    let doing = format!("reading namespace {}", twin.name);
-    let ns = match bounded(cluster, &doing, timeout, api.get_opt(&twin.name)).await {
+    let ns = match read(api, cluster, twin, timeout).await {
         Err(f) => return TwinState::Failed(f),
         Ok(None) => return TwinState::Absent,
         Ok(Some(ns)) if !twin.owns(&ns) => return TwinState::Absent,

@@ -100,6 +100,15 @@ pub fn nsoff_resource() -> ApiResource {
     ApiResource::erase::<NamespaceOffloading>(&())
 }
 
+/// Reads an untyped object as a NamespaceOffloading, without its managed fields.
+pub fn read_offloading(obj: &DynamicObject) -> Result<NamespaceOffloading, serde_json::Error> {
+    let mut raw = serde_json::to_value(obj)?;
+    if let Some(meta) = raw.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("managedFields");
+    }
+    serde_json::from_value(raw)
+}
+
 /// The entry of a NamespaceOffloading object, keyed by namespace; `None` for objects not
 /// named `offloading` and for objects that do not read as a NamespaceOffloading (logged).
 pub fn offloading_entry(obj: &DynamicObject) -> Option<(String, NamespaceEntry)> {
@@ -107,11 +116,7 @@ pub fn offloading_entry(obj: &DynamicObject) -> Option<(String, NamespaceEntry)>
     if obj.name_any() != NSOFF_NAME {
         return None;
     }
-    let mut raw = serde_json::to_value(obj).ok()?;
-    if let Some(meta) = raw.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("managedFields");
-    }
-    match serde_json::from_value::<NamespaceOffloading>(raw) {
+    match read_offloading(obj) {
         Ok(nsoff) => Some((namespace.clone(), NamespaceEntry::new(&namespace, nsoff))),
         Err(e) => {
             tracing::warn!(namespace, error = %e, "skipping a NamespaceOffloading that cannot be read");
