@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod api;
 pub mod cli;
+pub mod ctl;
 pub mod install;
 pub mod policy;
 pub mod reconcile;

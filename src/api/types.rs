@@ -70,6 +70,10 @@ macro_rules! string_enum {
         impl $name {
             /// Every accepted value, in declaration order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every accepted value as written in manifests, in declaration order.
+            pub fn names() -> Vec<&'static str> {
+                $name::ALL.iter().map(|v| v.as_str()).collect()
+            }
             /// The value as written in manifests.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => stringify!($variant)),+ }
@@ -86,7 +90,7 @@ macro_rules! string_enum {
             fn from_str(s: &str) -> Result<Self, UnknownValue> {
                 $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownValue {
                     value: s.to_owned(),
-                    allowed: $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", "),
+                    allowed: $name::names().join(", "),
                 })
             }
         }

@@ -1,11 +1,16 @@
 //! Command-line interface: one file per subcommand.
 //!
+//! `serve`, `certs` and `manifests` run the server side; `offload`, `unoffload` and
+//! `completions` are the operator's client commands (their logic lives in `ctl`).
 //! Every flag of `serve` can also come from an `NSOFFLOAD_*` environment variable, which is how
 //! the Deployment configures it.
 
 pub mod args;
 mod certs;
+mod completions;
+pub mod kubeconfig;
 mod manifests;
+pub mod offload;
 mod serve;
 mod sources;
 
@@ -29,6 +34,12 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Print (or write) the install manifests, generated from code.
     Manifests(manifests::ManifestsArgs),
+    /// Offload a namespace onto remote clusters.
+    Offload(offload::OffloadArgs),
+    /// Stop offloading a namespace.
+    Unoffload(offload::UnoffloadArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
 }
 
 impl Cli {
@@ -38,6 +49,9 @@ impl Cli {
             Command::Serve(a) => a.run(),
             Command::Certs(a) => a.run(),
             Command::Manifests(a) => a.run(),
+            Command::Offload(a) => a.run(),
+            Command::Unoffload(a) => a.run(),
+            Command::Completions(a) => a.run(),
         }
     }
 }

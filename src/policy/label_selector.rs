@@ -191,12 +191,9 @@ pub fn parse_term(text: &str) -> Result<NodeSelectorTerm, SyntaxError> {
     })
 }
 
-/// Every `--selector` value as one term each (ORed); no value gives `None` (every cluster).
-/// The result is checked with the webhook's selector parser.
-pub fn parse_cluster_selector(flags: &[String]) -> Result<Option<NodeSelector>, String> {
-    if flags.is_empty() {
-        return Ok(None);
-    }
+/// Every `--selector` value as one term each (ORed); no value gives zero terms (every
+/// cluster, SPEC §9). The result is checked with the webhook's selector parser.
+pub fn parse_cluster_selector(flags: &[String]) -> Result<NodeSelector, String> {
     let terms = flags
         .iter()
         .map(|f| parse_term(f))
@@ -206,7 +203,7 @@ pub fn parse_cluster_selector(flags: &[String]) -> Result<Option<NodeSelector>, 
         node_selector_terms: terms,
     };
     ParsedSelector::parse(&selector).map_err(|e| e.to_string())?;
-    Ok(Some(selector))
+    Ok(selector)
 }
 
 #[cfg(test)]

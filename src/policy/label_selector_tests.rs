@@ -14,13 +14,10 @@ fn terms(flags: &[&str]) -> Vec<Vec<NodeSelectorRequirement>> {
     let flags: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
     parse_cluster_selector(&flags)
         .unwrap()
-        .map(|s| {
-            s.node_selector_terms
-                .into_iter()
-                .map(|t| t.match_expressions.unwrap_or_default())
-                .collect()
-        })
-        .unwrap_or_default()
+        .node_selector_terms
+        .into_iter()
+        .map(|t| t.match_expressions.unwrap_or_default())
+        .collect()
 }
 
 #[test]
@@ -99,6 +96,7 @@ fn more_forms() {
         terms(&["k=", "x"]),
         [vec![r("k", "In", &[""])], vec![r("x", "Exists", &[])]]
     );
+    // No selector: zero terms, every cluster (SPEC §9).
     assert!(terms(&[]).is_empty());
 }
 
@@ -129,6 +127,6 @@ fn output_is_accepted_by_the_webhook_parser() {
         "region in (europe,us-west),!staging".to_owned(),
         "gpu,tier!=free".to_owned(),
     ];
-    let selector = parse_cluster_selector(&flags).unwrap().unwrap();
+    let selector = parse_cluster_selector(&flags).unwrap();
     assert!(ParsedSelector::parse(&selector).is_ok());
 }
