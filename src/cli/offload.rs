@@ -298,7 +298,7 @@ mod tests {
     fn verdicts() {
         let ok = ("a".to_owned(), Outcome::Done);
         let bad = ("b".to_owned(), Outcome::Failed);
-        assert!(verdict(&[ok.clone()], "offloaded").is_ok());
+        assert!(verdict(std::slice::from_ref(&ok), "offloaded").is_ok());
         let err = verdict(&[ok, bad], "offloaded").unwrap_err();
         assert_eq!(err.to_string(), "1 of 2 namespace(s) not offloaded: b");
     }

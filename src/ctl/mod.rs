@@ -158,7 +158,8 @@ async fn bounded<T>(
 
 /// What one look at a namespace's NamespaceOffloading decided.
 enum Step {
-    /// Keep waiting; the text is what is awaited (shown on the spinner line).
+    /// Keep waiting; the text is what is awaited (shown on the spinner line after the
+    /// namespace).
     Pending(String),
     /// Settled, with this outcome (already printed).
     Done(Outcome),
@@ -190,7 +191,9 @@ async fn poll(
                     continue;
                 }
                 // A network blip is retried until the deadline; the error is what is awaited.
-                Err(e @ CtlError::Unreachable { .. }) => Step::Pending(e.to_string()),
+                Err(CtlError::Unreachable { source, .. }) => {
+                    Step::Pending(format!("cannot read the NamespaceOffloading: {source}"))
+                }
                 Err(e) => {
                     report.error_line(&format!("error: {e}"));
                     Step::Done(Outcome::Failed)
@@ -211,7 +214,10 @@ async fn poll(
         if pending.is_empty() || now >= deadline {
             break;
         }
-        let texts: Vec<&str> = awaited.values().map(String::as_str).collect();
+        let texts: Vec<String> = awaited
+            .iter()
+            .map(|(ns, why)| format!("{ns}: {why}"))
+            .collect();
         report.waiting(&texts.join("; "));
         tokio::time::sleep_until((now + wait.poll).min(deadline)).await;
     }

@@ -67,18 +67,25 @@ pub async fn offload(
             "{ns}: not offloaded within {}: {why}",
             human(wait.timeout)
         ));
-        if let Some(Offload::Waiting { clusters, .. }) = last.get(&ns) {
-            for (id, state) in clusters {
-                if let ClusterState::Pending(m) | ClusterState::Failing(m) = state {
-                    report.error_line(&format!("  {id}: {m}"));
+        match last.get(&ns) {
+            Some(Offload::Waiting {
+                processed: true,
+                clusters,
+                ..
+            }) => {
+                for (id, state) in clusters {
+                    if let ClusterState::Pending(m) | ClusterState::Failing(m) = state {
+                        report.error_line(&format!("  {id}: {m}"));
+                    }
                 }
             }
-        }
-        if why.starts_with("waiting for the reconciler") {
-            report.error_line(
+            Some(Offload::Waiting {
+                processed: false, ..
+            }) => report.error_line(
                 "  the status was never written for this generation: is the nsoffload \
                  reconciler running (serve --reconcile=true)?",
-            );
+            ),
+            _ => {}
         }
         outcomes.push((ns, Outcome::Failed));
     }
@@ -156,7 +163,7 @@ fn judge(ns: &str, view: &Offload, report: &mut Reporter<'_>) -> Step {
             ));
             Step::Done(Outcome::Failed)
         }
-        Offload::Waiting { why, .. } => Step::Pending(format!("{ns}: {why}")),
+        Offload::Waiting { why, .. } => Step::Pending(why.clone()),
         Offload::Ready { twin, clusters } => {
             report.line(&format!(
                 "{ns}: Ready: namespace {twin} on {}",

@@ -74,12 +74,12 @@ pub async fn unoffload(
                     Step::Done(Outcome::Done)
                 }
                 Removal::Pending { holding, .. } if holding.is_empty() => {
-                    Step::Pending(format!("{ns}: waiting for the finalizer to be released"))
+                    Step::Pending("waiting for the finalizer to be released".to_owned())
                 }
                 Removal::Pending { holding, .. } => {
                     let ids: Vec<&str> = holding.iter().map(|(id, _)| id.as_str()).collect();
                     Step::Pending(format!(
-                        "{ns}: waiting for the twin namespaces on {}",
+                        "waiting for the twin namespaces on {}",
                         ids.join(", ")
                     ))
                 }

@@ -61,6 +61,8 @@ pub enum Offload {
     Waiting {
         /// What is awaited, for people.
         why: String,
+        /// The reconciler has written a status for the current generation.
+        processed: bool,
         /// The clusters of a current status (empty while the status is stale).
         clusters: BTreeMap<String, ClusterState>,
     },
@@ -123,6 +125,7 @@ pub fn assess(object: Option<&NamespaceOffloading>) -> Offload {
         };
         return Offload::Waiting {
             why,
+            processed: false,
             clusters: BTreeMap::new(),
         };
     }
@@ -155,6 +158,7 @@ pub fn assess(object: Option<&NamespaceOffloading>) -> Offload {
             Offload::Waiting {
                 why: top_message(&status, READY)
                     .unwrap_or_else(|| "waiting for the twin namespaces".to_owned()),
+                processed: true,
                 clusters,
             }
         }

@@ -107,7 +107,7 @@ fn cluster_states_from_the_condition_catalogue() {
             ("r5", vec![selected()]),
             (
                 "r6",
-                vec![
+                [
                     not_selected(),
                     vec![cond(READY, "False", reason::TERMINATING, "deleting")],
                 ]
@@ -143,6 +143,7 @@ fn a_status_for_another_generation_is_not_an_answer() {
             why: "waiting for the reconciler to process generation 2 (the status is for \
                   generation 1)"
                 .into(),
+            processed: false,
             clusters: BTreeMap::new(),
         }
     );
@@ -152,6 +153,7 @@ fn a_status_for_another_generation_is_not_an_answer() {
         assess(Some(&never)),
         Offload::Waiting {
             why: "waiting for the reconciler to process generation 1".into(),
+            processed: false,
             clusters: BTreeMap::new(),
         }
     );
@@ -226,7 +228,12 @@ fn every_phase_of_a_current_status() {
         "False",
         "waiting for namespace shop-home on: r1",
     )];
-    let Offload::Waiting { why, clusters } = assess(Some(&progress)) else {
+    let Offload::Waiting {
+        why,
+        processed: true,
+        clusters,
+    } = assess(Some(&progress))
+    else {
         panic!("waiting expected");
     };
     assert_eq!(why, "waiting for namespace shop-home on: r1");
@@ -256,7 +263,7 @@ fn removal_lists_the_clusters_still_holding_a_twin() {
             ("r1", not_selected()),
             (
                 "r2",
-                vec![
+                [
                     not_selected(),
                     vec![cond(
                         READY,

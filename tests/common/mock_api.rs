@@ -34,14 +34,24 @@ pub struct Call {
 impl ApiServer {
     /// Waits for the next request and checks its method and path.
     pub async fn expect(&mut self, method: Method, path: &str) -> Call {
-        let (request, respond) = self
-            .0
-            .next_request()
+        let call = self
+            .next_call()
             .await
             .unwrap_or_else(|| panic!("expected {method} {path}, but the client went away"));
+        assert_eq!(
+            (&call.method, call.path.as_str()),
+            (&method, path),
+            "unexpected request"
+        );
+        call
+    }
+
+    /// The next request, whatever it is; `None` once the client went away.
+    pub async fn next_call(&mut self) -> Option<Call> {
+        let (request, respond) = self.0.next_request().await?;
         let (parts, body) = request.into_parts();
         let bytes = body.collect_bytes().await.expect("request body");
-        let call = Call {
+        Some(Call {
             method: parts.method,
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().unwrap_or_default().to_owned(),
@@ -57,13 +67,7 @@ impl ApiServer {
                 serde_json::from_slice(&bytes).expect("request body is JSON")
             },
             respond,
-        };
-        assert_eq!(
-            (&call.method, call.path.as_str()),
-            (&method, path),
-            "unexpected request"
-        );
-        call
+        })
     }
 
     /// Checks that no further request arrives: the client must have gone away.
@@ -88,9 +92,18 @@ impl Call {
 
     /// Answers with `status` and a JSON body.
     pub fn reply(self, status: StatusCode, body: &Value) {
-        let response = Response::builder()
+        self.reply_with_headers(status, body, &[]);
+    }
+
+    /// Answers with `status`, a JSON body and extra headers (e.g. `Warning`).
+    pub fn reply_with_headers(self, status: StatusCode, body: &Value, headers: &[(&str, &str)]) {
+        let mut response = Response::builder()
             .status(status)
-            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        let response = response
             .body(Body::from(serde_json::to_vec(body).expect("JSON")))
             .expect("response");
         self.respond.send_response(response);
