@@ -2,7 +2,8 @@
 //! `nsoffload serve` in cluster mode with the reconciler on (`--reconcile=true
 //! --leader-elect=true`), a home cluster and 1 to 3 real remote clusters; the tests create
 //! NamespaceOffloadings and check what the reconciler does on every cluster. They never write a
-//! status themselves (that is what `e2e.rs` does, with the reconciler off).
+//! status themselves (that is what `e2e.rs` does, with the reconciler off). `e2e/cli_tests.rs`
+//! runs the `offload`/`unoffload namespace` commands through the same set-up, end to end.
 //!
 //! # Running
 //!
@@ -50,6 +51,8 @@
 //! `target/tmp/nsoffload-e2e/reconcile-server.log` and `reconcile-supervisor.log`.
 
 // The modules are shared with `e2e.rs`; not every item is used by this binary.
+#[path = "e2e/cli_tests.rs"]
+mod cli_tests;
 #[allow(dead_code)]
 #[path = "e2e/fixtures.rs"]
 mod fixtures;
