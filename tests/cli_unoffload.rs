@@ -55,6 +55,8 @@ async fn deletes_and_waits_until_gone_with_a_line_per_deleted_twin() {
         s.expect(Method::GET, &path("shop")).await.ok(&terminating(first));
         let second = status(1, "Terminating", json!({"r1": not_selected(), "r2": deleting("namespace shop-home is being deleted")}));
         s.expect(Method::GET, &path("shop")).await.ok(&terminating(second));
+        let third = status(1, "Terminating", json!({"r1": not_selected(), "r2": not_selected()}));
+        s.expect(Method::GET, &path("shop")).await.ok(&terminating(third));
         s.expect(Method::GET, &path("shop")).await.fail(404, "NotFound");
         s.expect_done().await;
     })
@@ -65,6 +67,7 @@ async fn deletes_and_waits_until_gone_with_a_line_per_deleted_twin() {
         "shop: NamespaceOffloading deleted\n\
          waiting up to 900ms for the twin namespaces to be deleted\n\
          shop: cluster r1 twin namespace deleted\n\
+         shop: cluster r2 twin namespace deleted\n\
          shop: unoffloaded\n"
     );
     assert_eq!(p.err, "Warning: twins go too\n");
