@@ -79,6 +79,20 @@ fn webhook_verdict(object: &Value) -> Verdict {
     validate_nsoff(&Operation::Create, None, ns, Some(object), None, &cfg)
 }
 
+/// Two namespaces, two ORed terms, `Remote`, printed as `format`.
+fn two_namespaces(format: &str) -> Vec<&str> {
+    let mut args = vec!["offload", "namespace", "shop", "web"];
+    args.extend(["--selector", "region in (europe, us-west),!staging"]);
+    args.extend([
+        "--selector",
+        "provider=aws",
+        "--pod-offloading-strategy",
+        "Remote",
+    ]);
+    args.extend(["--output", format]);
+    args
+}
+
 #[test]
 fn output_prints_golden_objects_the_webhook_accepts() {
     let cases: [(&str, &[&str]); 5] = [
@@ -86,40 +100,8 @@ fn output_prints_golden_objects_the_webhook_accepts() {
             "default.yaml",
             &["offload", "namespace", "shop", "-o", "yaml"],
         ),
-        (
-            "two-namespaces.yaml",
-            &[
-                "offload",
-                "namespace",
-                "shop",
-                "web",
-                "--selector",
-                "region in (europe, us-west),!staging",
-                "--selector",
-                "provider=aws",
-                "--pod-offloading-strategy",
-                "Remote",
-                "--output",
-                "yaml",
-            ],
-        ),
-        (
-            "two-namespaces.json",
-            &[
-                "offload",
-                "namespace",
-                "shop",
-                "web",
-                "--selector",
-                "region in (europe, us-west),!staging",
-                "--selector",
-                "provider=aws",
-                "--pod-offloading-strategy",
-                "Remote",
-                "--output",
-                "json",
-            ],
-        ),
+        ("two-namespaces.yaml", &two_namespaces("yaml")),
+        ("two-namespaces.json", &two_namespaces("json")),
         (
             "selected-name.json",
             &[

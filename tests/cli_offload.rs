@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use common::mock_api::ApiServer;
 use kit::{
-    capture, creating, failing, keep_answering, path, quick, ready, status, stored, Printed,
+    answer, capture, creating, failing, keep_answering, path, quick, ready, status, stored, Printed,
 };
 
 fn intent(flags: Flags, ns: &[&str]) -> Intent {
@@ -79,6 +79,15 @@ async fn expect_apply(
     );
 }
 
+/// Expects a first offload of `ns`: no object yet, then the apply of the default spec.
+async fn expect_create(server: &mut ApiServer, ns: &str) {
+    server
+        .expect(Method::GET, &path(ns))
+        .await
+        .fail(404, "NotFound");
+    expect_apply(server, ns, &default_spec(), 1, &[]).await;
+}
+
 #[tokio::test]
 async fn creates_prints_warnings_and_waits_through_in_progress_to_ready() {
     let p = run_offload(
@@ -92,23 +101,16 @@ async fn creates_prints_warnings_and_waits_through_in_progress_to_ready() {
             expect_apply(&mut s, "shop", &default_spec(), 1, &["mind the pods"]).await;
             // Not processed yet, then in progress, then ready.
             let spec = default_spec();
-            s.expect(Method::GET, &path("shop")).await.ok(&stored(
+            answer(
+                &mut s,
                 "shop",
-                1,
-                spec.clone(),
-                Value::Null,
-            ));
+                &stored("shop", 1, spec.clone(), Value::Null),
+            )
+            .await;
             let progress = status(1, "InProgress", json!({"r1": ready(), "r2": creating()}));
-            s.expect(Method::GET, &path("shop")).await.ok(&stored(
-                "shop",
-                1,
-                spec.clone(),
-                progress,
-            ));
+            answer(&mut s, "shop", &stored("shop", 1, spec.clone(), progress)).await;
             let done = status(1, "Ready", json!({"r1": ready(), "r2": ready()}));
-            s.expect(Method::GET, &path("shop"))
-                .await
-                .ok(&stored("shop", 1, spec, done));
+            answer(&mut s, "shop", &stored("shop", 1, spec, done)).await;
             s.expect_done().await;
         },
     )
@@ -132,21 +134,16 @@ async fn a_terminal_gets_a_spinner_that_is_cleared_before_each_line() {
         quick(900),
         true,
         |mut s| async move {
-            s.expect(Method::GET, &path("shop"))
-                .await
-                .fail(404, "NotFound");
-            expect_apply(&mut s, "shop", &default_spec(), 1, &[]).await;
+            expect_create(&mut s, "shop").await;
             let spec = default_spec();
-            s.expect(Method::GET, &path("shop")).await.ok(&stored(
+            answer(
+                &mut s,
                 "shop",
-                1,
-                spec.clone(),
-                Value::Null,
-            ));
+                &stored("shop", 1, spec.clone(), Value::Null),
+            )
+            .await;
             let done = status(1, "Ready", json!({"r1": ready()}));
-            s.expect(Method::GET, &path("shop"))
-                .await
-                .ok(&stored("shop", 1, spec, done));
+            answer(&mut s, "shop", &stored("shop", 1, spec, done)).await;
             s.expect_done().await;
         },
     )
@@ -171,7 +168,7 @@ async fn an_update_keeps_the_immutable_fields_and_ignores_a_stale_status() {
     let p = run_offload(intent(flags, &["shop"]), quick(900), false, |mut s| async move {
         let old_spec = json!({"namespaceMappingStrategy": "EnforceSameName", "podOffloadingStrategy": "Remote"});
         let old = stored("shop", 1, old_spec, status(1, "Ready", json!({"r1": ready()})));
-        s.expect(Method::GET, &path("shop")).await.ok(&old);
+        answer(&mut s, "shop", &old).await;
         let spec = json!({
             "namespaceMappingStrategy": "EnforceSameName",
             "podOffloadingStrategy": "LocalAndRemote",
@@ -182,9 +179,9 @@ async fn an_update_keeps_the_immutable_fields_and_ignores_a_stale_status() {
         expect_apply(&mut s, "shop", &spec, 2, &[]).await;
         // The status still describes generation 1: not an answer.
         let stale = status(1, "Ready", json!({"r1": ready()}));
-        s.expect(Method::GET, &path("shop")).await.ok(&stored("shop", 2, spec.clone(), stale));
+        answer(&mut s, "shop", &stored("shop", 2, spec.clone(), stale)).await;
         let done = status(2, "Ready", json!({"r1": ready(), "r2": kit::not_selected()}));
-        s.expect(Method::GET, &path("shop")).await.ok(&stored("shop", 2, spec, done));
+        answer(&mut s, "shop", &stored("shop", 2, spec, done)).await;
         s.expect_done().await;
     })
     .await;
@@ -202,14 +199,13 @@ async fn an_update_keeps_the_immutable_fields_and_ignores_a_stale_status() {
 #[tokio::test]
 async fn some_failed_fails_and_names_each_failing_cluster() {
     let p = run_offload(intent(Flags::default(), &["shop"]), quick(900), false, |mut s| async move {
-        s.expect(Method::GET, &path("shop")).await.fail(404, "NotFound");
-        expect_apply(&mut s, "shop", &default_spec(), 1, &[]).await;
+        expect_create(&mut s, "shop").await;
         let failed = status(
             1,
             "SomeFailed",
             json!({"r1": ready(), "r2": failing("namespace shop-home exists on r2 and is not ours"), "r3": creating()}),
         );
-        s.expect(Method::GET, &path("shop")).await.ok(&stored("shop", 1, default_spec(), failed));
+        answer(&mut s, "shop", &stored("shop", 1, default_spec(), failed)).await;
         s.expect_done().await;
     })
     .await;
@@ -251,9 +247,7 @@ async fn no_cluster_selected_succeeds_with_a_warning() {
                 "lastTransitionTime": "2026-11-22T10:00:00Z",
                 "message": "no remote cluster is selected: pods can run only on local nodes",
             }]);
-            s.expect(Method::GET, &path("shop"))
-                .await
-                .ok(&stored("shop", 1, spec, none));
+            answer(&mut s, "shop", &stored("shop", 1, spec, none)).await;
             s.expect_done().await;
         },
     )
@@ -273,10 +267,7 @@ async fn a_timeout_fails_and_says_what_was_awaited() {
         quick(150),
         false,
         |mut s| async move {
-            s.expect(Method::GET, &path("shop"))
-                .await
-                .fail(404, "NotFound");
-            expect_apply(&mut s, "shop", &default_spec(), 1, &[]).await;
+            expect_create(&mut s, "shop").await;
             let mut slow = status(1, "InProgress", json!({"r1": ready(), "r2": creating()}));
             slow["conditions"] = json!([{
                 "type": "Ready", "status": "False", "reason": "InProgress",
@@ -302,10 +293,7 @@ async fn a_timeout_without_any_status_points_at_the_reconciler() {
         quick(100),
         false,
         |mut s| async move {
-            s.expect(Method::GET, &path("shop"))
-                .await
-                .fail(404, "NotFound");
-            expect_apply(&mut s, "shop", &default_spec(), 1, &[]).await;
+            expect_create(&mut s, "shop").await;
             keep_answering(
                 &mut s,
                 "shop",
@@ -333,10 +321,9 @@ async fn a_denied_namespace_is_reported_and_the_others_proceed() {
             "message": "admission webhook \"validate.nsoffload.liqo.io\" denied the request: spec.remoteNamespaceName: too long",
         });
         s.expect(Method::PATCH, &path("bad")).await.reply(StatusCode::BAD_REQUEST, &denial);
-        s.expect(Method::GET, &path("shop")).await.fail(404, "NotFound");
-        expect_apply(&mut s, "shop", &default_spec(), 1, &[]).await;
+        expect_create(&mut s, "shop").await;
         let done = status(1, "Ready", json!({"r1": ready()}));
-        s.expect(Method::GET, &path("shop")).await.ok(&stored("shop", 1, default_spec(), done));
+        answer(&mut s, "shop", &stored("shop", 1, default_spec(), done)).await;
         s.expect_done().await;
     })
     .await;
@@ -372,7 +359,7 @@ async fn changing_the_mapping_strategy_is_refused_before_applying() {
         false,
         |mut s| async move {
             let old = stored("shop", 1, default_spec(), status(1, "Ready", json!({})));
-            s.expect(Method::GET, &path("shop")).await.ok(&old);
+            answer(&mut s, "shop", &old).await;
             s.expect_done().await;
         },
     )

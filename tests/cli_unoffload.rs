@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use common::mock_api::ApiServer;
 use kit::{
-    capture, deleting, failing, keep_answering, not_selected, path, quick, ready, status, stored,
-    Printed,
+    answer, capture, deleting, failing, keep_answering, not_selected, path, quick, ready, status,
+    stored, Printed,
 };
 
 async fn run_unoffload<S, Fut>(ns: &[&str], wait: WaitOptions, script: S) -> Printed
@@ -52,11 +52,11 @@ async fn deletes_and_waits_until_gone_with_a_line_per_deleted_twin() {
             &[("warning", "299 - \"twins go too\"")],
         );
         let first = status(1, "Terminating", json!({"r1": deleting("namespace shop-home is being deleted"), "r2": deleting("namespace shop-home is being deleted")}));
-        s.expect(Method::GET, &path("shop")).await.ok(&terminating(first));
+        answer(&mut s, "shop", &terminating(first)).await;
         let second = status(1, "Terminating", json!({"r1": not_selected(), "r2": deleting("namespace shop-home is being deleted")}));
-        s.expect(Method::GET, &path("shop")).await.ok(&terminating(second));
+        answer(&mut s, "shop", &terminating(second)).await;
         let third = status(1, "Terminating", json!({"r1": not_selected(), "r2": not_selected()}));
-        s.expect(Method::GET, &path("shop")).await.ok(&terminating(third));
+        answer(&mut s, "shop", &terminating(third)).await;
         s.expect(Method::GET, &path("shop")).await.fail(404, "NotFound");
         s.expect_done().await;
     })
@@ -140,9 +140,7 @@ async fn a_refused_delete_is_reported_and_the_others_proceed() {
             .await
             .ok(&terminating(Value::Null));
         let failing_status = status(1, "Terminating", json!({"r1": failing("boom")}));
-        s.expect(Method::GET, &path("shop"))
-            .await
-            .ok(&terminating(failing_status));
+        answer(&mut s, "shop", &terminating(failing_status)).await;
         s.expect(Method::GET, &path("shop"))
             .await
             .fail(404, "NotFound");

@@ -140,10 +140,26 @@ struct UnoffloadNamespace {
     kube: KubeArgs,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
+/// Connects, then runs `flow` on a small runtime, reporting to stdout (progress) and stderr
+/// (warnings, failures); the spinner is drawn only when stdout is a terminal.
+fn run_flow<F>(
+    kube: &KubeArgs,
+    timeout: HumanDuration,
+    flow: F,
+) -> anyhow::Result<Vec<(String, Outcome)>>
+where
+    F: for<'r> AsyncFnOnce(&kube::Client, WaitOptions, &mut Reporter<'r>) -> Vec<(String, Outcome)>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?)
+        .build()?;
+    runtime.block_on(async {
+        let client = kube.client().await?;
+        let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+        let tty = out.is_terminal();
+        let mut report = Reporter::new(&mut out, &mut err, tty);
+        Ok(flow(&client, WaitOptions::new(timeout.0), &mut report).await)
+    })
 }
 
 /// Exit status from outcomes: an error naming how many namespaces did not end as asked.
@@ -184,13 +200,8 @@ impl OffloadArgs {
             print!("{}", render(&objects, format)?);
             return Ok(());
         }
-        let outcomes = runtime()?.block_on(async {
-            let client = a.kube.client().await?;
-            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-            let tty = out.is_terminal();
-            let mut report = Reporter::new(&mut out, &mut err, tty);
-            let wait = WaitOptions::new(a.timeout.0);
-            anyhow::Ok(offload::offload(&client, &intent, wait, &mut report).await)
+        let outcomes = run_flow(&a.kube, a.timeout, async |client, wait, report| {
+            offload::offload(client, &intent, wait, report).await
         })?;
         verdict(&outcomes, "offloaded")
     }
@@ -260,13 +271,8 @@ impl UnoffloadArgs {
                 }
             }
         }
-        let outcomes = runtime()?.block_on(async {
-            let client = a.kube.client().await?;
-            let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
-            let tty = out.is_terminal();
-            let mut report = Reporter::new(&mut out, &mut err, tty);
-            let wait = WaitOptions::new(a.timeout.0);
-            anyhow::Ok(unoffload::unoffload(&client, &namespaces, wait, &mut report).await)
+        let outcomes = run_flow(&a.kube, a.timeout, async |client, wait, report| {
+            unoffload::unoffload(client, &namespaces, wait, report).await
         })?;
         verdict(&outcomes, "unoffloaded")
     }

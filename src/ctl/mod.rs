@@ -137,6 +137,12 @@ pub fn human(d: Duration) -> String {
     text
 }
 
+/// Sorts outcomes into the order the namespaces were named in.
+fn in_order(mut outcomes: Vec<(String, Outcome)>, names: &[String]) -> Vec<(String, Outcome)> {
+    outcomes.sort_by_key(|(ns, _)| names.iter().position(|n| n == ns));
+    outcomes
+}
+
 /// A call bounded by the command's deadline.
 async fn bounded<T>(
     deadline: Instant,

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::intent::Intent;
 use super::progress::Reporter;
 use super::watch::{self, ClusterState, Offload};
-use super::{api, bounded, human, poll, CtlError, Outcome, Step, WaitOptions};
+use super::{api, bounded, human, in_order, poll, CtlError, Outcome, Step, WaitOptions};
 
 /// Applies and awaits every namespace of `intent`; the outcomes are in the order given.
 pub async fn offload(
@@ -89,10 +89,8 @@ pub async fn offload(
         }
         outcomes.push((ns, Outcome::Failed));
     }
-    let order = |ns: &String| intent.namespaces.iter().position(|n| n == ns);
-    outcomes.sort_by_key(|(ns, _)| order(ns));
     report.finish();
-    outcomes
+    in_order(outcomes, &intent.namespaces)
 }
 
 /// Reads the current object (for the immutable fields), applies the new one, prints warnings.

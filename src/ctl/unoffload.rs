@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::progress::Reporter;
 use super::watch::{self, Removal};
-use super::{api, bounded, human, poll, Outcome, Step, WaitOptions};
+use super::{api, bounded, human, in_order, poll, Outcome, Step, WaitOptions};
 use crate::api::consts::ORPHAN_UNREACHABLE_ANNOTATION;
 
 /// Deletes and awaits every namespace's NamespaceOffloading; outcomes in the order given.
@@ -114,8 +114,6 @@ pub async fn unoffload(
         }
         outcomes.push((ns, Outcome::Failed));
     }
-    let order = |ns: &String| namespaces.iter().position(|n| n == ns);
-    outcomes.sort_by_key(|(ns, _)| order(ns));
     report.finish();
-    outcomes
+    in_order(outcomes, namespaces)
 }

@@ -125,6 +125,11 @@ where
     }
 }
 
+/// Expects a read of the NamespaceOffloading of `ns` and answers with `object`.
+pub async fn answer(server: &mut ApiServer, ns: &str, object: &Value) {
+    server.expect(http::Method::GET, &path(ns)).await.ok(object);
+}
+
 /// Answers every remaining GET of `ns` with `object` until the client goes away.
 pub async fn keep_answering(server: &mut ApiServer, ns: &str, object: &Value) {
     while let Some(call) = server.next_call().await {
