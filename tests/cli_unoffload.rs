@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use common::mock_api::ApiServer;
 use kit::{
-    answer, capture, deleting, failing, keep_answering, not_selected, path, quick, ready, status,
-    stored, Printed,
+    answer, capture, deleting, expect_namespace, failing, keep_answering, not_selected, path,
+    quick, ready, status, stored, Printed,
 };
 
 async fn run_unoffload<S, Fut>(ns: &[&str], wait: WaitOptions, script: S) -> Printed
@@ -45,6 +45,7 @@ fn terminating(status: Value) -> Value {
 #[tokio::test]
 async fn deletes_and_waits_until_gone_with_a_line_per_deleted_twin() {
     let p = run_unoffload(&["shop"], quick(900), |mut s| async move {
+        expect_namespace(&mut s, "shop", json!({})).await;
         let call = s.expect(Method::DELETE, &path("shop")).await;
         call.reply_with_headers(
             StatusCode::OK,
@@ -76,6 +77,7 @@ async fn deletes_and_waits_until_gone_with_a_line_per_deleted_twin() {
 #[tokio::test]
 async fn a_namespace_that_is_not_offloaded_is_already_done() {
     let p = run_unoffload(&["plain"], quick(900), |mut s| async move {
+        expect_namespace(&mut s, "plain", json!({})).await;
         s.expect(Method::DELETE, &path("plain"))
             .await
             .fail(404, "NotFound");
@@ -89,6 +91,7 @@ async fn a_namespace_that_is_not_offloaded_is_already_done() {
 #[tokio::test]
 async fn a_timeout_lists_the_clusters_still_holding_twins_and_the_way_out() {
     let p = run_unoffload(&["shop"], quick(150), |mut s| async move {
+        expect_namespace(&mut s, "shop", json!({})).await;
         s.expect(Method::DELETE, &path("shop")).await.ok(&terminating(Value::Null));
         let stuck = status(
             1,
@@ -115,6 +118,7 @@ async fn a_timeout_lists_the_clusters_still_holding_twins_and_the_way_out() {
 #[tokio::test]
 async fn a_timeout_before_the_reconciler_acts_points_at_it() {
     let p = run_unoffload(&["shop"], quick(100), |mut s| async move {
+        expect_namespace(&mut s, "shop", json!({})).await;
         s.expect(Method::DELETE, &path("shop"))
             .await
             .ok(&terminating(Value::Null));
@@ -133,9 +137,11 @@ async fn a_timeout_before_the_reconciler_acts_points_at_it() {
 #[tokio::test]
 async fn a_refused_delete_is_reported_and_the_others_proceed() {
     let p = run_unoffload(&["locked", "shop"], quick(900), |mut s| async move {
+        expect_namespace(&mut s, "locked", json!({})).await;
         s.expect(Method::DELETE, &path("locked"))
             .await
             .fail(403, "Forbidden");
+        expect_namespace(&mut s, "shop", json!({})).await;
         s.expect(Method::DELETE, &path("shop"))
             .await
             .ok(&terminating(Value::Null));
@@ -165,5 +171,39 @@ async fn a_refused_delete_is_reported_and_the_others_proceed() {
          waiting up to 900ms for the twin namespaces to be deleted\n\
          shop: cluster r1 failing: boom\n\
          shop: unoffloaded\n"
+    );
+}
+
+#[tokio::test]
+async fn the_quick_offloading_label_is_removed_first_so_nothing_comes_back() {
+    let p = run_unoffload(&["quick"], quick(900), |mut s| async move {
+        expect_namespace(
+            &mut s,
+            "quick",
+            json!({"liqo.io/enabled": "true", "team": "a"}),
+        )
+        .await;
+        let call = s.expect(Method::PATCH, "/api/v1/namespaces/quick").await;
+        assert_eq!(call.content_type, "application/json-patch+json");
+        assert_eq!(
+            call.body,
+            json!([
+                {"op": "test", "path": "/metadata/labels/liqo.io~1enabled", "value": "true"},
+                {"op": "remove", "path": "/metadata/labels/liqo.io~1enabled"},
+            ])
+        );
+        call.ok(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quick"}}));
+        s.expect(Method::DELETE, &path("quick"))
+            .await
+            .fail(404, "NotFound");
+        s.expect_done().await;
+    })
+    .await;
+    assert_eq!(p.outcomes, [("quick".to_owned(), Outcome::Done)]);
+    assert_eq!(
+        p.out,
+        "quick: label liqo.io/enabled=true removed (quick offloading would recreate the \
+         NamespaceOffloading)\n\
+         quick: not offloaded (no NamespaceOffloading)\n"
     );
 }

@@ -12,7 +12,7 @@ use kube::Resource as _;
 use serde::de::DeserializeOwned;
 
 use super::CtlError;
-use crate::api::consts::NSOFF_NAME;
+use crate::api::consts::{NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
 use crate::api::NamespaceOffloading;
 
 /// The field manager of server-side apply.
@@ -206,6 +206,43 @@ pub async fn delete(client: &kube::Client, namespace: &str) -> Result<Answer<boo
             warnings: Vec::new(),
         },
     })
+}
+
+/// Whether `namespace` asks for quick offloading (label `liqo.io/enabled=true`, SPEC §6);
+/// false when the namespace does not exist.
+pub async fn quick_offloading(client: &kube::Client, namespace: &str) -> Result<bool, CtlError> {
+    const DOING: &str = "read the namespace";
+    let uri = format!("/api/v1/namespaces/{namespace}");
+    let req = request(Method::GET, uri, "", Vec::new())?;
+    let Some(answer) = call(client, namespace, DOING, req).await? else {
+        return Ok(false);
+    };
+    let ns: k8s_openapi::api::core::v1::Namespace = decode(namespace, DOING, &answer.value)?;
+    let labels = ns.metadata.labels.unwrap_or_default();
+    Ok(labels.get(OFFLOADING_ENABLED_LABEL).map(String::as_str) == Some("true"))
+}
+
+/// Removes the quick-offloading label, only if it is still `true` (a `test` guards it), so
+/// that quick offloading does not create the NamespaceOffloading again.
+pub async fn drop_quick_label(client: &kube::Client, namespace: &str) -> Result<(), CtlError> {
+    const DOING: &str = "remove its quick-offloading label";
+    let path = format!(
+        "/metadata/labels/{}",
+        OFFLOADING_ENABLED_LABEL.replace('/', "~1")
+    );
+    let patch = serde_json::json!([
+        {"op": "test", "path": path, "value": "true"},
+        {"op": "remove", "path": path},
+    ]);
+    let uri = format!("/api/v1/namespaces/{namespace}?fieldManager={FIELD_MANAGER}");
+    let req = request(
+        Method::PATCH,
+        uri,
+        "application/json-patch+json",
+        patch.to_string().into_bytes(),
+    )?;
+    call(client, namespace, DOING, req).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! twin is deleted gets a line; at the deadline the command lists the clusters that still
 //! hold one, with the status message (an unreachable cluster says so), and the way out for a
 //! cluster that is gone for good (the orphan annotation). A namespace that was not offloaded
-//! is already in the state asked for, and succeeds.
+//! is already in the state asked for, and succeeds. A namespace offloaded by its
+//! `liqo.io/enabled=true` label (quick offloading) loses the label first; otherwise the
+//! NamespaceOffloading would be created again as soon as it is gone.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +17,8 @@ use tokio::time::Instant;
 
 use super::progress::Reporter;
 use super::watch::{self, Removal};
-use super::{api, bounded, human, in_order, poll, Outcome, Step, WaitOptions};
-use crate::api::consts::ORPHAN_UNREACHABLE_ANNOTATION;
+use super::{api, bounded, human, in_order, poll, CtlError, Outcome, Step, WaitOptions};
+use crate::api::consts::{OFFLOADING_ENABLED_LABEL, ORPHAN_UNREACHABLE_ANNOTATION};
 
 /// Deletes and awaits every namespace's NamespaceOffloading; outcomes in the order given.
 pub async fn unoffload(
@@ -30,6 +32,11 @@ pub async fn unoffload(
     let mut outcomes = Vec::new();
     let mut deleted = Vec::new();
     for ns in namespaces {
+        if let Err(e) = release_quick_offloading(client, ns, deadline, wait, report).await {
+            report.error_line(&format!("error: {e}"));
+            outcomes.push((ns.clone(), Outcome::Failed));
+            continue;
+        }
         let call = api::delete(client, ns);
         match bounded(deadline, wait.timeout, ns, DOING, call).await {
             Ok(answer) => {
@@ -116,4 +123,26 @@ pub async fn unoffload(
     }
     report.finish();
     in_order(outcomes, namespaces)
+}
+
+/// Removes the quick-offloading label of `ns` if it is set: with it, quick offloading would
+/// create the NamespaceOffloading again right after the delete.
+async fn release_quick_offloading(
+    client: &kube::Client,
+    ns: &str,
+    deadline: Instant,
+    wait: WaitOptions,
+    report: &mut Reporter<'_>,
+) -> Result<(), CtlError> {
+    let read = api::quick_offloading(client, ns);
+    if !bounded(deadline, wait.timeout, ns, "read the namespace", read).await? {
+        return Ok(());
+    }
+    let drop = api::drop_quick_label(client, ns);
+    bounded(deadline, wait.timeout, ns, "remove its label", drop).await?;
+    report.line(&format!(
+        "{ns}: label {OFFLOADING_ENABLED_LABEL}=true removed (quick offloading would \
+         recreate the NamespaceOffloading)"
+    ));
+    Ok(())
 }

@@ -130,6 +130,19 @@ pub async fn answer(server: &mut ApiServer, ns: &str, object: &Value) {
     server.expect(http::Method::GET, &path(ns)).await.ok(object);
 }
 
+/// Expects a read of the namespace `ns` and answers with a Namespace labelled `labels`.
+pub async fn expect_namespace(server: &mut ApiServer, ns: &str, labels: Value) {
+    let namespace = json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": ns, "uid": format!("ns-{ns}"), "labels": labels},
+    });
+    let call = server
+        .expect(http::Method::GET, &format!("/api/v1/namespaces/{ns}"))
+        .await;
+    call.ok(&namespace);
+}
+
 /// Answers every remaining GET of `ns` with `object` until the client goes away.
 pub async fn keep_answering(server: &mut ApiServer, ns: &str, object: &Value) {
     while let Some(call) = server.next_call().await {
