@@ -125,8 +125,7 @@ pub fn human(d: Duration) -> String {
         return format!("{millis}ms");
     }
     let mut text = String::new();
-    for (unit, size) in [("h", 3600), ("m", 60), ("s", 1)] {
-        let n = (secs / size) % if size == 3600 { u64::MAX } else { 60 };
+    for (n, unit) in [(secs / 3600, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")] {
         if n > 0 {
             text.push_str(&format!("{n}{unit}"));
         }
