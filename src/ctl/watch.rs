@@ -107,15 +107,13 @@ pub fn assess(object: Option<&NamespaceOffloading>) -> Offload {
     let Some(object) = object else {
         return Offload::Missing;
     };
-    let status = object.status.clone().unwrap_or_default();
-    if object.metadata.deletion_timestamp.is_some()
-        || status.offloading_phase == Some(OffloadingPhase::Terminating)
-    {
+    let phase = object.status.as_ref().and_then(|s| s.offloading_phase);
+    if object.metadata.deletion_timestamp.is_some() || phase == Some(OffloadingPhase::Terminating) {
         return Offload::Deleting;
     }
-    let generation = object.metadata.generation;
-    if generation.is_none() || status.observed_generation != generation {
-        let why = match (status.observed_generation, generation) {
+    let Some(status) = current_status(object).cloned() else {
+        let observed = object.status.as_ref().and_then(|s| s.observed_generation);
+        let why = match (observed, object.metadata.generation) {
             (None, Some(g)) => format!("waiting for the reconciler to process generation {g}"),
             (Some(seen), Some(g)) => format!(
                 "waiting for the reconciler to process generation {g} (the status is for \
@@ -128,7 +126,7 @@ pub fn assess(object: Option<&NamespaceOffloading>) -> Offload {
             processed: false,
             clusters: BTreeMap::new(),
         };
-    }
+    };
     let clusters = clusters(&status);
     match status.offloading_phase {
         Some(OffloadingPhase::Ready) => Offload::Ready {
