@@ -9,15 +9,19 @@
 //!
 //! # Running
 //!
+//! Every test is `#[ignore]`d, so a plain `cargo test` reports them as ignored. `make
+//! e2e-local` runs them against local control planes it starts (`tests/cluster/`); against a
+//! cluster of your own:
+//!
 //! ```sh
-//! NSOFFLOAD_E2E_KUBECONFIG=~/.kube/e2e.yaml cargo test --test e2e -- --test-threads=1 --nocapture
+//! NSOFFLOAD_E2E_KUBECONFIG=~/.kube/e2e.yaml cargo test --test e2e -- --ignored \
+//!     --skip supervisor_entry --test-threads=1 --nocapture
 //! ```
 //!
-//! (`make e2e` runs this binary and the reconciler suite `e2e_reconcile.rs`, which skips
-//! itself unless remote clusters are given too.)
+//! (`make e2e` runs this binary and the reconciler suite `e2e_reconcile.rs`, which needs
+//! remote clusters too.)
 //!
-//! - `NSOFFLOAD_E2E_KUBECONFIG` (required; without it every test passes after printing one
-//!   `e2e: skipped` line): a cluster-admin kubeconfig of a disposable cluster, Kubernetes
+//! - `NSOFFLOAD_E2E_KUBECONFIG` (required; without it every test fails): a cluster-admin kubeconfig of a disposable cluster, Kubernetes
 //!   1.19 or later, without nsoffload installed (the suite refuses to take over the webhook
 //!   configurations `nsoffload` of a real installation).
 //! - `NSOFFLOAD_E2E_WEBHOOK_HOST` (default `127.0.0.1`): an address of this machine that the
@@ -68,23 +72,22 @@ mod supervisor;
 
 use anyhow::Context as _;
 use fixtures::*;
-use harness::{say, E2e};
+use harness::E2e;
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelectorTerm, Pod, PodAntiAffinity, PreferredSchedulingTerm,
     WeightedPodAffinityTerm,
 };
-use k8s_openapi::api::node::v1::RuntimeClass;
 use kit::{check, Scope};
-use kube::api::{Api, PostParams};
 use nsoffload::api::PodOffloadingStrategy::{self, *};
 
-/// Not a test: the entry point of the supervisor process (see `e2e/supervisor.rs`); it does
-/// nothing in a normal run.
+/// Not a test: the entry point of the supervisor process (see `e2e/supervisor.rs`), which runs
+/// it by name with `--ignored`; `make e2e` skips it.
 #[test]
+#[ignore = "not a test: the entry point of the e2e supervisor process"]
 fn supervisor_entry() {
-    if let Some(plan) = supervisor::requested() {
-        supervisor::run(plan);
-    }
+    let plan = supervisor::requested()
+        .expect("supervisor_entry is started by the e2e suite itself, with a plan");
+    supervisor::run(plan);
 }
 
 /// An offloaded namespace (phase Ready) plus a control namespace the webhook ignores.
@@ -148,8 +151,9 @@ fn other_affinity() -> Affinity {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG"]
 async fn mutation_remote() {
-    let Some(env) = E2e::get().await else { return };
+    let env = E2e::get().await;
     check(&env, "remote", |s| async move {
         let (ns, control) = namespaces(&s, Remote, Some(cs())).await?;
         let (c1, c2, p1, p2, vin) = (c1(), c2(), p1(), p2(), vin());
@@ -194,8 +198,9 @@ async fn mutation_remote() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG"]
 async fn mutation_remote_without_selector() {
-    let Some(env) = E2e::get().await else { return };
+    let env = E2e::get().await;
     check(&env, "remote-all", |s| async move {
         let (ns, control) = namespaces(&s, Remote, None).await?;
         let pinned = NodeSelectorTerm {
@@ -224,8 +229,9 @@ async fn mutation_remote_without_selector() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG"]
 async fn mutation_local_and_remote() {
-    let Some(env) = E2e::get().await else { return };
+    let env = E2e::get().await;
     check(&env, "lar", |s| async move {
         let (ns, control) = namespaces(&s, LocalAndRemote, Some(cs())).await?;
         let (c1, c2, p1, p2, notin) = (c1(), c2(), p1(), p2(), vnotin());
@@ -259,8 +265,9 @@ async fn mutation_local_and_remote() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG"]
 async fn mutation_local_and_remote_without_selector() {
-    let Some(env) = E2e::get().await else { return };
+    let env = E2e::get().await;
     check(&env, "lar-all", |s| async move {
         let (ns, control) = namespaces(&s, LocalAndRemote, None).await?;
         let p5 = Expect {
@@ -279,8 +286,9 @@ async fn mutation_local_and_remote_without_selector() {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG"]
 async fn mutation_local() {
-    let Some(env) = E2e::get().await else { return };
+    let env = E2e::get().await;
     check(&env, "local", |s| async move {
         let (ns, control) = namespaces(&s, Local, Some(cs())).await?;
         let p1_pod = pod(
@@ -302,14 +310,9 @@ async fn mutation_local() {
 /// admission plugin may add the RuntimeClass's own, which then appears in the control twin
 /// too) but is still restricted to the selected clusters.
 #[tokio::test]
+#[ignore = "needs a real cluster: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG"]
 async fn mutation_runtime_class() {
-    let Some(env) = E2e::get().await else { return };
-    if let Err(e) = env.client.list_api_group_resources("node.k8s.io/v1").await {
-        say(&format!(
-            "e2e: mutation_runtime_class skipped: node.k8s.io/v1 is not served (Kubernetes < 1.20?): {e}"
-        ));
-        return;
-    }
+    let env = E2e::get().await;
     check(&env, "runtime-class", |s| async move {
         ensure_runtime_class(&s).await?;
         let (ns, control) = namespaces(&s, Remote, Some(cs())).await?;
@@ -322,27 +325,4 @@ async fn mutation_runtime_class() {
         vectors(&s, &ns, &control, cases).await
     })
     .await;
-}
-
-/// Creates the RuntimeClass `liqo` from the install manifests unless it exists (an existing
-/// one is left as it is); one the suite creates is annotated and deleted at exit.
-async fn ensure_runtime_class(s: &Scope) -> anyhow::Result<()> {
-    let api: Api<RuntimeClass> = Api::all(s.client.clone());
-    if api.get_opt(supervisor::RUNTIME_CLASS).await?.is_some() {
-        return Ok(());
-    }
-    let (_, yaml) = nsoffload::install::all()
-        .into_iter()
-        .find(|(file, _)| *file == "runtimeclass.yaml")
-        .context("install::all() has no runtimeclass.yaml")?;
-    let mut rc: RuntimeClass = serde_yaml::from_str(&yaml).context("runtimeclass.yaml")?;
-    rc.metadata
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(harness::OWNED_ANNOTATION.to_owned(), "true".to_owned());
-    match api.create(&PostParams::default(), &rc).await {
-        Ok(_) => Ok(()),
-        Err(e) if kit::api_status(&e).is_some_and(|(code, _)| code == 409) => Ok(()),
-        Err(e) => Err(e).context("creating the RuntimeClass liqo"),
-    }
 }

@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{
     Affinity, Container, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm,
     Pod, PodSpec, SecurityContext, Toleration,
 };
+use k8s_openapi::api::node::v1::RuntimeClass;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::Client;
 use nsoffload::api::{NamespaceOffloading, NamespaceOffloadingSpec, PodOffloadingStrategy};
@@ -326,4 +327,34 @@ pub fn compare(vector: &str, twin: &Pod, got: &Pod, expect: &Expect) -> anyhow::
         );
     }
     Ok(())
+}
+
+/// Creates the RuntimeClass `liqo` from the install manifests unless it exists (an existing
+/// one is left as it is); one the suite creates is annotated and deleted at exit.
+pub async fn ensure_runtime_class(s: &Scope) -> anyhow::Result<()> {
+    let api: Api<RuntimeClass> = Api::all(s.client.clone());
+    if api
+        .get_opt(crate::supervisor::RUNTIME_CLASS)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let (_, yaml) = nsoffload::install::all()
+        .into_iter()
+        .find(|(file, _)| *file == "runtimeclass.yaml")
+        .context("install::all() has no runtimeclass.yaml")?;
+    let mut rc: RuntimeClass = serde_yaml::from_str(&yaml).context("runtimeclass.yaml")?;
+    rc.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(
+            crate::harness::OWNED_ANNOTATION.to_owned(),
+            "true".to_owned(),
+        );
+    match api.create(&PostParams::default(), &rc).await {
+        Ok(_) => Ok(()),
+        Err(e) if api_status(&e).is_some_and(|(code, _)| code == 409) => Ok(()),
+        Err(e) => Err(e).context("creating the RuntimeClass liqo"),
+    }
 }

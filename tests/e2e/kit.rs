@@ -169,13 +169,25 @@ impl Scope {
     }
 
     /// Deletes every namespace of the test (not waiting for them to be gone); one failure
-    /// does not stop the others.
+    /// does not stop the others. Pods go first, at once (grace period 0): a pod bound to a
+    /// node with no kubelet (the local control planes' fake nodes) would otherwise stay
+    /// Terminating, and its namespace with it.
     async fn cleanup(&self) -> anyhow::Result<()> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let mut failures = Vec::new();
+        let now = DeleteParams {
+            grace_period_seconds: Some(0),
+            ..DeleteParams::default()
+        };
         for ns in self.names() {
             if let Err(e) = release_finalizers(&self.client, &ns).await {
                 failures.push(format!("{e:#}"));
+            }
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            match pods.delete_collection(&now, &ListParams::default()).await {
+                Ok(_) => {}
+                Err(e) if api_status(&e).is_some_and(|(c, _)| c == 404) => {}
+                Err(e) => failures.push(format!("deleting the pods of {ns}: {e}")),
             }
             match api.delete(&ns, &DeleteParams::default()).await {
                 Ok(_) => {}

@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::sync::Once;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure, Context as _};
@@ -31,7 +30,7 @@ use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt as _};
 use nsoffload::api::NamespaceOffloading;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
 use crate::harness::{
@@ -140,24 +139,20 @@ fn server_mode(remotes: &[(String, PathBuf)]) -> ServerMode {
 }
 
 impl ReconcileEnv {
-    /// The suite, set up on first use; `None` (after one skip line) unless both the home
-    /// kubeconfig and the remote clusters are given. A malformed [`REMOTES_ENV`] fails.
-    pub async fn get() -> Option<ReconcileEnv> {
+    /// The suite, set up on first use; fails unless both the home kubeconfig and the remote
+    /// clusters are given (the tests are `#[ignore]`d: they run only when asked for).
+    pub async fn get() -> ReconcileEnv {
         let home = setting(KUBECONFIG_ENV);
         let Some(raw) = setting(REMOTES_ENV).filter(|_| home.is_some()) else {
-            static SKIP: Once = Once::new();
-            SKIP.call_once(|| {
-                say(&format!(
-                    "e2e_reconcile: skipped (set {KUBECONFIG_ENV} to a cluster-admin kubeconfig \
-                     of the home cluster and {REMOTES_ENV} to id=kubeconfig pairs of 1 to 3 \
-                     remote clusters to run)"
-                ))
-            });
-            return None;
+            panic!(
+                "e2e_reconcile: set {KUBECONFIG_ENV} to a cluster-admin kubeconfig of the home \
+                 cluster and {REMOTES_ENV} to id=kubeconfig pairs of 1 to 3 remote clusters \
+                 (or run `make e2e-local`)"
+            );
         };
         let listed = parse_remotes(&raw)
             .unwrap_or_else(|e| panic!("e2e: {REMOTES_ENV}={raw:?} is not usable: {e:#}"));
-        let e2e = E2e::start(server_mode(&listed)).await?;
+        let e2e = E2e::start(server_mode(&listed)).await;
         let mut remotes = Vec::new();
         for (id, kubeconfig) in listed {
             let client = client(&kubeconfig).await.unwrap_or_else(|e| {
@@ -179,7 +174,7 @@ impl ReconcileEnv {
         if let Err(e) = prepared {
             panic!("e2e: remote-cluster set-up failed (every test fails with this): {e}");
         }
-        Some(ReconcileEnv { e2e, remotes })
+        ReconcileEnv { e2e, remotes }
     }
 }
 
@@ -254,6 +249,7 @@ async fn prepare(home: &Client, remotes: &[Remote]) -> anyhow::Result<()> {
             .patch(&name, &apply, &Patch::Apply(&node))
             .await
             .with_context(|| format!("creating the virtual node {name}"))?;
+        mark_ready(&nodes, &name, node["spec"]["taints"].clone()).await?;
         let kubeconfig = std::fs::read(&r.kubeconfig)
             .with_context(|| format!("reading {}", r.kubeconfig.display()))?;
         let name = format!("e2e-remote-{}", r.id);
@@ -273,6 +269,33 @@ async fn prepare(home: &Client, remotes: &[Remote]) -> anyhow::Result<()> {
         "e2e: virtual nodes and credential Secrets of {} remote cluster(s) created",
         remotes.len()
     ));
+    Ok(())
+}
+
+/// Makes a Node without a kubelet schedulable, as a virtual kubelet would: Ready with room
+/// for pods (`nodes/status`), and exactly `taints` (the API server adds a `not-ready` taint to
+/// a Node created without a Ready condition).
+pub async fn mark_ready(nodes: &Api<Node>, name: &str, taints: Value) -> anyhow::Result<()> {
+    let now = k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let room = json!({"cpu": "64", "memory": "256Gi", "pods": "1000"});
+    let status = json!({"status": {"capacity": room, "allocatable": room, "conditions": [{
+        "type": "Ready", "status": "True", "reason": "KubeletReady",
+        "message": "fake virtual node of the e2e suite",
+        "lastHeartbeatTime": now, "lastTransitionTime": now}]}});
+    nodes
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .with_context(|| format!("marking node {name} Ready"))?;
+    nodes
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"taints": taints}})),
+        )
+        .await
+        .with_context(|| format!("setting the taints of node {name}"))?;
     Ok(())
 }
 

@@ -49,6 +49,7 @@ pub fn spawn_supervisor(plan: &Plan, log: &Path) -> anyhow::Result<()> {
         .args([
             supervisor::ENTRY,
             "--exact",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])
