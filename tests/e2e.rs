@@ -57,6 +57,8 @@
 //! as the reconciler would (a running reconciler would overwrite those statuses). The
 //! reconciler is exercised, against real remote clusters, by `e2e_reconcile.rs`.
 
+#[path = "e2e/balancer.rs"]
+mod balancer;
 #[path = "e2e/fixtures.rs"]
 mod fixtures;
 #[path = "e2e/harness.rs"]
@@ -65,6 +67,8 @@ mod harness;
 mod kit;
 #[path = "e2e/policy_tests.rs"]
 mod policy_tests;
+#[path = "e2e/rollout_tests.rs"]
+mod rollout_tests;
 #[path = "e2e/startup.rs"]
 mod startup;
 #[path = "e2e/supervisor.rs"]

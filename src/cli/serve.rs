@@ -27,7 +27,7 @@ use crate::server::admin::{self, Readiness};
 use crate::server::metrics::Metrics;
 use crate::server::router::{self, App};
 use crate::server::tls::server_config;
-use crate::server::{serve_admin, serve_tls, shutdown_signal};
+use crate::server::{serve_admin, serve_tls_winding, shutdown_signal, Winding};
 
 /// Arguments of `nsoffload serve`.
 #[derive(Debug, clap::Args)]
@@ -83,8 +83,14 @@ pub struct ServeArgs {
     /// How often the certificate files are read again to pick up a rotation.
     #[arg(long, env = "NSOFFLOAD_TLS_RELOAD_INTERVAL", default_value = "10s")]
     tls_reload_interval: HumanDuration,
-    /// How long in-flight requests may take to finish after a shutdown signal.
-    #[arg(long, env = "NSOFFLOAD_DRAIN_TIMEOUT", default_value = "25s")]
+    /// After a shutdown signal: how long the webhook port keeps accepting and answering
+    /// (every HTTP/1.1 answer with `Connection: close`, GOAWAY on HTTP/2) while /readyz says
+    /// 503, so clients move to other replicas as the Service endpoints update. A second
+    /// signal skips what is left of it.
+    #[arg(long, env = "NSOFFLOAD_SHUTDOWN_DELAY", default_value = "5s")]
+    shutdown_delay: HumanDuration,
+    /// Then, once the port is closed: how long in-flight requests may take to finish.
+    #[arg(long, env = "NSOFFLOAD_DRAIN_TIMEOUT", default_value = "15s")]
     drain_timeout: HumanDuration,
     /// Run the twin-namespace reconciler (cluster mode only).
     #[arg(long, env = "NSOFFLOAD_RECONCILE", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
@@ -133,6 +139,7 @@ impl ServeArgs {
             tls_secret,
             cert_check_interval,
             tls_reload_interval,
+            shutdown_delay,
             drain_timeout,
             reconcile,
             leader_elect,
@@ -240,20 +247,35 @@ impl ServeArgs {
             admin::router(ready.clone(), metrics),
             shutdown.clone(),
         ));
-        let webhooks = tokio::spawn(serve_tls(
+        let winding = Winding::default();
+        let webhooks = tokio::spawn(serve_tls_winding(
             webhook_listener,
             tls,
             router::router(app),
-            shutdown.clone(),
+            winding.clone(),
             drain_timeout.0,
         ));
         tracing::info!(webhooks = %bind_address, admin = %admin_address, "serving");
-        let readiness = tokio::spawn(become_ready(source.synced, ready.clone(), shutdown.clone()));
+        let readiness = tokio::spawn(become_ready(
+            source.synced,
+            ready.clone(),
+            winding.closing.clone(),
+        ));
 
+        // SPEC §8: unready at once (the admin port keeps answering 503), keep answering
+        // webhook calls with `Connection: close` for the delay, then close the port and
+        // drain, then stop the rest (the reconciler releases its Lease).
         shutdown_signal().await;
         ready.set(false);
-        shutdown.cancel();
+        winding.closing.cancel();
+        tracing::info!(delay = ?shutdown_delay.0, "unready; answering with Connection: close until the delay ends");
+        tokio::select! {
+            _ = tokio::time::sleep(shutdown_delay.0) => {}
+            _ = shutdown_signal() => tracing::info!("second signal: skipping the rest of the shutdown delay"),
+        }
+        winding.stop.cancel();
         webhooks.await.context("webhook server task failed")?;
+        shutdown.cancel();
         admin_task
             .await
             .context("admin server task failed")?
@@ -314,4 +336,30 @@ fn init_logs(format: LogFormat) {
             .with_current_span(true)
             .try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser as _;
+
+    use super::ServeArgs;
+
+    #[derive(clap::Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    /// Kubernetes kills the pod when the grace period ends: the default delay and drain must
+    /// fit in it, with room for the reconciler's stop (2 s) and the process exit.
+    #[test]
+    fn the_deployment_grace_period_covers_the_default_delay_and_drain() {
+        let Serve { args } = Serve::try_parse_from(["serve", "--cluster-id", "home"]).unwrap();
+        assert_eq!(args.shutdown_delay.0, Duration::from_secs(5));
+        let needed = args.shutdown_delay.0 + args.drain_timeout.0 + Duration::from_secs(5);
+        let grace = Duration::from_secs(crate::install::TERMINATION_GRACE_SECONDS as u64);
+        assert!(grace >= needed, "{grace:?} < {needed:?}");
+    }
 }

@@ -25,6 +25,9 @@ pub const SERVICE_PORT: i32 = 443;
 pub const WEBHOOK_PORT: i32 = 8443;
 /// Container port of the admin endpoints.
 pub const ADMIN_PORT: i32 = 8080;
+/// The Deployment's `terminationGracePeriodSeconds`: it covers `serve`'s default shutdown
+/// delay (5 s) and drain timeout (15 s) with a margin (a test in `cli::serve` checks it).
+pub const TERMINATION_GRACE_SECONDS: i64 = 30;
 /// Secret holding the self-managed serving certificate and CA.
 pub const TLS_SECRET: &str = "nsoffload-webhook-tls";
 /// Image the Deployment runs (override with kustomize `images:`).

@@ -197,7 +197,7 @@ pub fn deployment() -> Vec<serde_yaml::Value> {
             }),
             ..Affinity::default()
         }),
-        termination_grace_period_seconds: Some(30),
+        termination_grace_period_seconds: Some(super::TERMINATION_GRACE_SECONDS),
         ..PodSpec::default()
     };
     let deployment = Deployment {

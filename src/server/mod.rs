@@ -2,8 +2,13 @@
 //!
 //! Connections are accepted by hand (rather than through `axum::serve`) so that the TLS
 //! handshake runs in the connection's own task, where a slow client cannot hold up others,
-//! and so that shutdown can drain in-flight requests with a deadline: stop accepting, tell
-//! every connection to finish its current request, wait at most the drain timeout.
+//! and so that shutdown can wind down without failing a request (SPEC §8): first, for the
+//! shutdown delay, keep accepting and answering but close each HTTP/1.1 connection after its
+//! next response (`Connection: close`) and send GOAWAY on HTTP/2, so clients reconnect to
+//! other replicas while the Service endpoints update; then stop accepting, tell every
+//! connection to finish its current request, and wait at most the drain timeout. An idle
+//! keep-alive connection is never closed while clients may still pick it: a request sent on
+//! it at that moment would fail with EOF (what a plain graceful shutdown does).
 
 pub mod admin;
 pub mod metrics;
@@ -17,12 +22,12 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::server::graceful::GracefulConnection;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +35,27 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// keep-alive connections, so it must exceed the API server's idle timeout (90 s): if the
 /// server closed first, a POST sent at that moment would fail instead of being retried.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The two moments of the webhook port's shutdown (SPEC §8).
+#[derive(Clone, Debug, Default)]
+pub struct Winding {
+    /// From now on every HTTP/1.1 response carries `Connection: close` and HTTP/2
+    /// connections get GOAWAY, while new connections are still accepted and answered: clients
+    /// move to other replicas as the Service endpoints update, without a request failing.
+    pub closing: CancellationToken,
+    /// Stop accepting; in-flight requests finish within the drain timeout.
+    pub stop: CancellationToken,
+}
+
+impl Winding {
+    /// Both moments at once (no delay), on `token`.
+    pub fn at_once(token: CancellationToken) -> Winding {
+        Winding {
+            closing: token.clone(),
+            stop: token,
+        }
+    }
+}
 
 /// Serves `router` over TLS on `listener` until `shutdown` fires, then drains open
 /// connections for at most `drain`.
@@ -40,8 +66,20 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
     drain: Duration,
 ) {
+    serve_tls_winding(listener, tls, router, Winding::at_once(shutdown), drain).await
+}
+
+/// Serves `router` over TLS on `listener`, winding down as [`Winding`] says; once `stop`
+/// fires, open connections get at most `drain` to finish.
+pub async fn serve_tls_winding(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    router: Router,
+    winding: Winding,
+    drain: Duration,
+) {
     let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -50,7 +88,7 @@ pub async fn serve_tls(
     builder.http2().timer(TokioTimer::new());
     loop {
         let (tcp, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = winding.stop.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -62,31 +100,88 @@ pub async fn serve_tls(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, builder, router, watcher) = (
+        let (acceptor, builder, router, winding) = (
             acceptor.clone(),
             builder.clone(),
             router.clone(),
-            graceful.watcher(),
+            winding.clone(),
         );
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
             };
-            let conn = builder.serve_connection_with_upgrades(
-                TokioIo::new(stream),
-                TowerToHyperService::new(router),
-            );
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let service = closing_service(router, winding.closing.clone());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(e) = wind_down(conn.into_owned(), h2, &winding).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    connections.close();
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("webhook connections drained"),
+        _ = connections.wait() => tracing::info!("webhook connections drained"),
         _ = tokio::time::sleep(drain) => tracing::warn!(timeout = ?drain, "drain timed out; closing remaining connections"),
+    }
+}
+
+/// The router, answering `Connection: close` to HTTP/1 requests once `closing` has fired
+/// (hyper then closes the connection after that response). HTTP/2 has no such header; its
+/// connections get GOAWAY instead ([`wind_down`]).
+fn closing_service(
+    router: Router,
+    closing: CancellationToken,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<
+        Output = Result<axum::response::Response, std::convert::Infallible>,
+    > + Send
+                 + 'static,
+> {
+    hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        let http1 = req.version() < http::Version::HTTP_2;
+        let answer = tower::ServiceExt::oneshot(router.clone(), req);
+        let closing = closing.clone();
+        async move {
+            let mut response = answer.await?;
+            if http1 && closing.is_cancelled() {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok(response)
+        }
+    })
+}
+
+/// Drives one connection to its end: an HTTP/2 connection is asked to shut down gracefully
+/// (GOAWAY, in-flight streams finish) as soon as `closing` fires; an HTTP/1 connection only
+/// at `stop` (before that it is closed by its next response's `Connection: close`, so that a
+/// request the client is sending on an idle connection is never cut off).
+async fn wind_down<C>(conn: C, h2: bool, winding: &Winding) -> Result<(), C::Error>
+where
+    C: GracefulConnection,
+{
+    let mut conn = std::pin::pin!(conn);
+    let mut asked = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => return result,
+            _ = winding.closing.cancelled(), if h2 && !asked => {
+                conn.as_mut().graceful_shutdown();
+                asked = true;
+            }
+            _ = winding.stop.cancelled(), if !asked => {
+                conn.as_mut().graceful_shutdown();
+                asked = true;
+            }
+        }
     }
 }
 
