@@ -144,3 +144,74 @@ async fn reasons_stay_short_even_when_the_input_is_huge() {
     assert_eq!(resp["allowed"], false);
     assert!(message(&resp).len() < 300, "{} bytes", message(&resp).len());
 }
+
+/// The ReplicaSet pod fixture (namespace `shop`, Remote) after `edit`.
+fn pod_review_with(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut input = fixture_json("pod-create-replicaset-synthetic.json");
+    edit(&mut input);
+    serde_json::to_vec(&input).unwrap()
+}
+
+/// serde's derived structs read a JSON array positionally; the pod and its spec must be
+/// objects, so such a pod is answered as invalid (HTTP 200, with its uid), never patched.
+#[tokio::test]
+async fn a_pod_or_spec_given_as_an_array_is_invalid_not_read_positionally() {
+    let uid = fixture_json("pod-create-replicaset-synthetic.json")["request"]["uid"].clone();
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit); 3] = [
+        ("spec [null, {}]", |v| {
+            v["request"]["object"]["spec"] = serde_json::json!([null, {}])
+        }),
+        ("spec []", |v| {
+            v["request"]["object"]["spec"] = serde_json::json!([])
+        }),
+        ("object [spec]", |v| {
+            let spec = v["request"]["object"]["spec"].take();
+            v["request"]["object"] = serde_json::json!([spec]);
+        }),
+    ];
+    for (name, edit) in cases {
+        // `review` asserts HTTP 200 and an AdmissionReview answer.
+        let resp = &review(&webhooks(), "/mutate/pod", pod_review_with(edit)).await;
+        assert_eq!(resp["uid"], uid, "{name}");
+        assert_eq!(resp["allowed"], false, "{name}: {resp}");
+        assert_eq!(resp["status"]["code"], 400, "{name}: {resp}");
+        assert!(resp.get("patch").is_none(), "{name}: {resp}");
+        assert!(
+            message(resp).contains("cannot read the Pod: invalid type: sequence"),
+            "{name}: {}",
+            message(resp)
+        );
+    }
+}
+
+/// An envelope whose `request` (or its `kind`) is an array is not an AdmissionReview: 400.
+#[tokio::test]
+async fn a_request_given_as_an_array_gets_400() {
+    let positional_request = |v: &mut serde_json::Value| {
+        let r = v["request"].take();
+        v["request"] = serde_json::json!([
+            r["uid"],
+            r["kind"],
+            null,
+            "web",
+            r["namespace"],
+            r["operation"],
+            r["object"]
+        ]);
+    };
+    let positional_kind = |v: &mut serde_json::Value| {
+        v["request"]["kind"] = serde_json::json!(["", "v1", "Pod"]);
+    };
+    for (name, body) in [
+        ("request", pod_review_with(positional_request)),
+        ("request.kind", pod_review_with(positional_kind)),
+    ] {
+        let (status, text) = post_status(body, Some("application/json")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name}: {text}");
+        assert!(
+            text.starts_with("invalid AdmissionReview: invalid type: sequence"),
+            "{name}: {text}"
+        );
+    }
+}

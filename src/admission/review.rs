@@ -5,12 +5,18 @@
 //! pass over the body (this is the hot path: the API server waits on it for every pod). The
 //! answer side writes the patch as base64, as the API server's Go types expect (`[]byte`),
 //! which is a third of the size of kube's JSON array of numbers.
+//!
+//! The envelope's structs read only JSON objects (an array is not read positionally, see
+//! `policy::object`). An answer is never "allowed, unmutated" because of an internal error:
+//! a patch that cannot be serialized denies the request (fail closed, SPEC §8).
 
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+
+use crate::policy::object::{self, Fields};
 
 /// The AdmissionReview API versions this server answers.
 pub const API_VERSIONS: [&str; 2] = ["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
@@ -33,7 +39,7 @@ pub enum DecodeError {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase")]
 struct ReviewIn<'a, O> {
     #[serde(borrow, default)]
     api_version: Option<Cow<'a, str>>,
@@ -49,6 +55,7 @@ fn none<T>() -> Option<T> {
 
 /// Group, version and kind of the object under review.
 #[derive(Debug, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Gvk<'a> {
     /// API group (empty for core).
     #[serde(borrow, default)]
@@ -64,7 +71,7 @@ pub struct Gvk<'a> {
 /// The parts of an AdmissionRequest the webhooks use; `O` is how the objects are read
 /// (raw JSON by default).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase")]
 pub struct Request<'a, O = &'a RawValue> {
     /// Identifier echoed in the answer.
     #[serde(borrow)]
@@ -90,6 +97,48 @@ pub struct Request<'a, O = &'a RawValue> {
     /// The previous object on UPDATE.
     #[serde(default = "none")]
     pub old_object: Option<O>,
+}
+
+// Each struct reads only a JSON object: `Fields` is the derived code (the inherent
+// `Self::deserialize` made by `remote = "Self"`), the trait goes through `object::deserialize`.
+
+impl<'de: 'a, 'a, O: Deserialize<'de>> Fields<'de> for ReviewIn<'a, O> {
+    const EXPECTING: &'static str = "an AdmissionReview (a JSON object)";
+    fn fields<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ReviewIn::deserialize(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a, O: Deserialize<'de>> Deserialize<'de> for ReviewIn<'a, O> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object::deserialize(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a> Fields<'de> for Gvk<'a> {
+    const EXPECTING: &'static str = "a group, version and kind (a JSON object)";
+    fn fields<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Gvk::deserialize(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Gvk<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object::deserialize(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a, O: Deserialize<'de>> Fields<'de> for Request<'a, O> {
+    const EXPECTING: &'static str = "an AdmissionRequest (a JSON object)";
+    fn fields<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Request::deserialize(deserializer)
+    }
+}
+
+impl<'de: 'a, 'a, O: Deserialize<'de>> Deserialize<'de> for Request<'a, O> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object::deserialize(deserializer)
+    }
 }
 
 /// `text` cut to at most `max` bytes (on a character boundary), marked with `…` when cut.
@@ -162,20 +211,35 @@ impl Decision {
         }
     }
 
-    /// Admit with these patch operations (none: unchanged).
+    /// Admit with these patch operations (none: unchanged); deny if they cannot be
+    /// serialized.
     pub fn patched(ops: &[crate::policy::patch::PatchOp<'_>]) -> Self {
-        // Serializing JSON values into a Vec cannot fail.
-        let patch = if ops.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(ops).unwrap_or_default()
-        };
-        Decision::Allow {
-            patch,
-            warnings: Vec::new(),
+        if ops.is_empty() {
+            return Decision::allow();
+        }
+        Decision::with_patch(ops)
+    }
+
+    /// Admit with `patch` serialized as the JSON Patch. Fails closed: if serialization fails
+    /// (it should not, for JSON values), the request is denied with a generic message and the
+    /// cause is logged, rather than admitted without the patch it needs.
+    fn with_patch<P: Serialize + ?Sized>(patch: &P) -> Self {
+        match serde_json::to_vec(patch) {
+            Ok(patch) => Decision::Allow {
+                patch,
+                warnings: Vec::new(),
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serialize the JSON Patch; denying the request");
+                Decision::Deny(PATCH_FAILED.to_owned())
+            }
         }
     }
 }
+
+/// The message of a request denied because its patch could not be built (details are logged,
+/// not sent).
+pub const PATCH_FAILED: &str = "internal error: the object could not be patched; retry";
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -254,8 +318,13 @@ pub fn encode(api_version: &str, uid: &str, decision: &Decision) -> Vec<u8> {
             warnings,
         },
     };
-    // Serializing plain strings, booleans and numbers into a Vec cannot fail.
-    serde_json::to_vec(&out).unwrap_or_default()
+    // Serializing plain strings, booleans and numbers into a Vec cannot fail. If it did, the
+    // empty body fails the call, which the API server treats as a denial (`failurePolicy:
+    // Fail`): never an admission without the patch.
+    serde_json::to_vec(&out).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot serialize the AdmissionReview answer");
+        Vec::new()
+    })
 }
 
 #[cfg(test)]
@@ -267,6 +336,64 @@ mod tests {
         assert_eq!(shorten("abc", 3), "abc");
         assert_eq!(shorten("abcd", 3), "abc…");
         assert_eq!(shorten("aé", 2), "a…");
+    }
+
+    /// A patch whose serialization fails, as an internal error would.
+    struct Unserializable;
+
+    impl Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("secret internal detail"))
+        }
+    }
+
+    #[test]
+    fn a_patch_that_cannot_be_serialized_denies() {
+        let d = Decision::with_patch(&Unserializable);
+        assert_eq!(d, Decision::Deny(PATCH_FAILED.to_owned()));
+        let v: serde_json::Value =
+            serde_json::from_slice(&encode("admission.k8s.io/v1", "u", &d)).unwrap();
+        assert_eq!(v["response"]["allowed"], false);
+        assert!(!v.to_string().contains("secret"), "{v}");
+    }
+
+    #[test]
+    fn patched_serializes_the_operations() {
+        use crate::policy::patch::PatchOp;
+        assert_eq!(Decision::patched(&[]), Decision::allow());
+        let value = serde_json::json!(1);
+        let ops = [PatchOp::add("/spec/x", Cow::Borrowed(&value))];
+        assert_eq!(
+            Decision::patched(&ops),
+            Decision::Allow {
+                patch: br#"[{"op":"add","path":"/spec/x","value":1}]"#.to_vec(),
+                warnings: Vec::new(),
+            }
+        );
+    }
+
+    #[test]
+    fn envelope_structs_read_objects_only() {
+        let body = |request: &str| {
+            format!(
+                r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+            )
+        };
+        let ok = body(r#"{"uid":"u","kind":{"group":"","version":"v1","kind":"Pod"}}"#);
+        let review = decode::<&RawValue>(ok.as_bytes()).unwrap();
+        assert!(matches!(review.request.uid, Cow::Borrowed("u")));
+        assert!(matches!(review.request.kind.kind, Cow::Borrowed("Pod")));
+        for bad in [
+            body(r#"["u"]"#),
+            body(r#"{"uid":"u","kind":["","v1","Pod"]}"#),
+            r#"["admission.k8s.io/v1","AdmissionReview",{"uid":"u"}]"#.to_owned(),
+        ] {
+            let e = decode::<&RawValue>(bad.as_bytes()).unwrap_err();
+            assert!(
+                e.to_string().contains("invalid type: sequence"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

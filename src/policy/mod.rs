@@ -10,6 +10,7 @@ pub mod label_selector;
 pub mod mutate;
 pub mod namespace;
 pub mod naming;
+pub(crate) mod object;
 pub mod patch;
 pub mod selector;
 mod toleration;

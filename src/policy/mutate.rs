@@ -14,21 +14,25 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::affinity::ImposedSelector;
+use super::object::object_only;
 use super::patch::{to_json_patch, PatchOp};
 use super::toleration::{tolerates_virtual_node, virtual_node_toleration};
 use crate::api::{NamespaceOffloadingSpec, PodOffloadingStrategy};
 
 /// The fields of a pod that the mutation reads; everything else is skipped while parsing.
+/// Only a JSON object reads as a pod (see [`super::object`]).
 #[derive(Debug, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct PodView {
     /// The pod spec's scheduling fields (a pod without a spec cannot be patched).
     #[serde(default)]
     pub spec: Option<PodSpecView>,
 }
 
-/// `spec.tolerations`, `spec.affinity` (raw) and `spec.runtimeClassName`.
+/// `spec.tolerations`, `spec.affinity` (raw) and `spec.runtimeClassName`; only a JSON object
+/// reads as a spec.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Self", rename_all = "camelCase")]
 pub struct PodSpecView {
     /// Existing tolerations (only appended to, never rewritten).
     #[serde(default)]
@@ -40,6 +44,9 @@ pub struct PodSpecView {
     #[serde(default)]
     pub runtime_class_name: Option<String>,
 }
+
+object_only!(PodView, "a pod (a JSON object)");
+object_only!(PodSpecView, "a pod spec (a JSON object)");
 
 /// A pod whose scheduling fields cannot be patched (the API server would reject it anyway).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +134,8 @@ pub fn mutate_json(
     policy: &PodPolicy,
     runtime_class: &str,
 ) -> Result<Vec<json_patch::PatchOperation>, String> {
-    let view = PodView::deserialize(pod).map_err(|e| e.to_string())?;
+    // The trait, not the inherent (derived, array-accepting) `PodView::deserialize`.
+    let view = <PodView as Deserialize>::deserialize(pod).map_err(|e| e.to_string())?;
     let ops = mutate(&view, policy, runtime_class).map_err(|e| e.to_string())?;
     Ok(to_json_patch(&ops).0)
 }
@@ -175,5 +183,35 @@ fn affinity_op<'p>(
             Ok((merged != *pod_terms).then(|| PatchOp::replace(terms_path, Cow::Owned(Value::Array(merged)))))
         }
         Some(_) => Err(InvalidPod("spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_pod_or_spec_that_is_not_an_object_is_refused() {
+        let spec = NamespaceOffloadingSpec {
+            pod_offloading_strategy: PodOffloadingStrategy::Remote,
+            ..Default::default()
+        };
+        let policy = PodPolicy::new(&spec);
+        assert_eq!(
+            mutate_json(&json!({"spec": {}}), &policy, "rc")
+                .unwrap()
+                .len(),
+            2
+        );
+        for pod in [
+            json!({"spec": []}),
+            json!({"spec": [null, {}]}),
+            json!([{}]),
+            json!("pod"),
+        ] {
+            let e = mutate_json(&pod, &policy, "rc").unwrap_err();
+            assert!(e.starts_with("invalid type"), "{pod}: {e}");
+        }
     }
 }

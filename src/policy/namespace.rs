@@ -12,11 +12,14 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::object::object_only;
 use super::patch::PatchOp;
 use crate::api::consts::{OFFLOADING_ENABLED_LABEL, SCHEDULING_ENABLED_LABEL};
 
-/// The part of a Namespace this mutation reads.
+/// The part of a Namespace this mutation reads (only a JSON object reads as one; see
+/// [`super::object`]).
 #[derive(Debug, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct NamespaceView {
     /// Only the labels are read.
     #[serde(default)]
@@ -25,11 +28,15 @@ pub struct NamespaceView {
 
 /// `metadata.labels`.
 #[derive(Debug, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct MetadataView {
     /// The namespace's labels.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
 }
+
+object_only!(NamespaceView, "a namespace (a JSON object)");
+object_only!(MetadataView, "namespace metadata (a JSON object)");
 
 impl NamespaceView {
     fn label(&self, key: &str) -> Option<&str> {
@@ -74,11 +81,28 @@ mod tests {
     }
 
     fn apply(new: &Value, old: Option<&Value>) -> Value {
-        let view = |v: &Value| NamespaceView::deserialize(v).unwrap();
+        let view = |v: &Value| <NamespaceView as Deserialize>::deserialize(v).unwrap();
         let ops = scheduling_label_patch(&view(new), old.map(view).as_ref());
         let mut out = new.clone();
         json_patch::patch(&mut out, &to_json_patch(&ops)).unwrap();
         out
+    }
+
+    /// A namespace or its metadata given as an array is not read positionally.
+    #[test]
+    fn only_objects_read_as_namespaces() {
+        let labelled = json!({"liqo.io/enabled": "true"});
+        for bad in [
+            json!({"metadata": [{"labels": labelled}]}),
+            json!([{"labels": labelled}]),
+            json!({"metadata": [labelled]}),
+        ] {
+            assert!(
+                serde_json::from_value::<NamespaceView>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(serde_json::from_value::<NamespaceView>(ns(labelled)).is_ok());
     }
 
     #[test]
@@ -119,7 +143,7 @@ mod tests {
             json!({"liqo.io/enabled": "false"}),
             json!({"liqo.io/enabled": "true", "liqo.io/scheduling-enabled": "true"}),
         ] {
-            let new = NamespaceView::deserialize(&ns(labels.clone())).unwrap();
+            let new = <NamespaceView as Deserialize>::deserialize(&ns(labels.clone())).unwrap();
             assert!(scheduling_label_patch(&new, None).is_empty(), "{labels}");
         }
     }
