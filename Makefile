@@ -4,7 +4,7 @@ BIN := target/debug/nsoffload
 CLUSTER_ID ?= home
 STATE ?= manifests/examples/standalone.yaml
 
-.PHONY: build run certs test lint manifests bench e2e e2e-local cluster-up cluster-down clean
+.PHONY: build run certs test lint manifests bench e2e e2e-faults e2e-local cluster-up cluster-down clean
 
 build:
 	$(CARGO) build
@@ -30,6 +30,10 @@ test:
 e2e:
 	$(CARGO) test --test e2e --test e2e_reconcile -- --ignored --skip supervisor_entry \
 		--test-threads=1 --nocapture
+
+# API server outages and gone clusters; needs the local control planes (make e2e-local runs it).
+e2e-faults:
+	$(CARGO) test --test e2e_faults -- --ignored --skip supervisor_entry --test-threads=1 --nocapture
 
 # The same suites against fresh local control planes (home + r1 + r2 on 127.0.0.1), built
 # from Debian's Kubernetes source on first use; stopped when the run ends.

@@ -177,6 +177,48 @@ async fn a_deselected_twin_that_is_gone_leaves_no_stale_ready_condition() {
     w.run(&nsoff, home, remote).await.unwrap();
 }
 
+/// SPEC §7.10: r3 lost its virtual nodes and its credentials Secret. It is not visited (there
+/// is nothing to reach it with) and its entry leaves the status, instead of failing forever.
+#[tokio::test]
+async fn a_cluster_gone_for_good_leaves_the_status() {
+    let mut w = World::new(local_namespace(true));
+    for (id, region) in [("r1", "eu"), ("r2", "us")] {
+        w.node(vnode(id, region)).reachable(id);
+    }
+    let nsoff = with_status(nsoff(json!({}), true), three_ready());
+    let home = |mut home: ApiServer| {
+        async move {
+            let call = home.expect(Method::PATCH, STATUS_PATH).await;
+            let status = written_status(&call.body);
+            assert_eq!(status["offloadingPhase"], "Ready");
+            let clusters: Vec<&String> = status["remoteNamespacesConditions"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            assert_eq!(clusters, ["r1", "r2"]);
+            call.ok(&nsoff_body());
+            home.expect_done().await;
+        }
+        .boxed()
+    };
+    let remote = |_: String, mut s: ApiServer| {
+        async move {
+            s.expect(Method::GET, TWIN_PATH)
+                .await
+                .ok(&remote_namespace(TWIN, ours(), false));
+            s.expect_done().await;
+        }
+        .boxed()
+    };
+    let report = w.run(&nsoff, home, remote).await.unwrap();
+    assert!(
+        !report.reachable.contains_key("r3"),
+        "{:?}",
+        report.reachable
+    );
+}
+
 #[tokio::test]
 async fn r7_unoffload_deletes_twins_then_releases_the_finalizer() {
     // First pass: label removed, twins deleted, phase Terminating.

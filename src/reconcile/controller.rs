@@ -9,7 +9,7 @@
 //! resynced periodically (which also recreates twins deleted behind our back); objects still
 //! converging are requeued quickly, failing ones with exponential backoff.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::flow::{self, Context, HomeError, Report};
 use super::remotes::SecretClients;
+use super::select::group_virtual_nodes;
 use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
@@ -83,6 +84,8 @@ struct Shared {
     failures: Mutex<HashMap<String, u32>>,
     /// Last phase per object, for the phase gauge.
     phases: Mutex<HashMap<String, OffloadingPhase>>,
+    /// Clusters with a reachability series, so a gone cluster's series can be removed.
+    reported: Mutex<BTreeSet<String>>,
 }
 
 /// 1 s doubling per consecutive failure, capped at 5 minutes.
@@ -118,6 +121,35 @@ impl Shared {
                 .get_or_create(&PhaseLabels { phase: p.as_str() })
                 .set(n as i64);
         }
+    }
+
+    /// Sets each visited cluster's reachability series, and removes the series of clusters
+    /// that are gone (no virtual node, no credentials: SPEC §7.10).
+    fn track_reachable(&self, reachable: &BTreeMap<String, bool>) {
+        let series = |cluster: &str| ClusterLabels {
+            cluster: cluster.to_owned(),
+        };
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        for (cluster, up) in reachable {
+            let gauge = self
+                .metrics
+                .cluster_reachable
+                .get_or_create(&series(cluster));
+            gauge.set(i64::from(*up));
+            reported.insert(cluster.clone());
+        }
+        let nodes = self.flow.nodes.state();
+        let mut known: BTreeSet<String> = group_virtual_nodes(nodes.iter().map(|n| n.as_ref()))
+            .into_keys()
+            .collect();
+        known.extend(self.flow.remotes.with_credentials());
+        reported.retain(|cluster| {
+            let keep = known.contains(cluster);
+            if !keep {
+                self.metrics.cluster_reachable.remove(&series(cluster));
+            }
+            keep
+        });
     }
 
     async fn publish(&self, obj: &DynamicObject, report: &Report) {
@@ -173,16 +205,7 @@ async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Actio
         .reconciles
         .get_or_create(&OutcomeLabels { outcome: "ok" })
         .inc();
-    for (cluster, up) in &report.reachable {
-        let labels = ClusterLabels {
-            cluster: cluster.clone(),
-        };
-        shared
-            .metrics
-            .cluster_reachable
-            .get_or_create(&labels)
-            .set(i64::from(*up));
-    }
+    shared.track_reachable(&report.reachable);
     shared.track_phase(&key, report.phase);
     shared.publish(&obj, &report).await;
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
@@ -293,6 +316,7 @@ pub async fn run(
         resync: config.resync,
         failures: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
+        reported: Mutex::default(),
     });
     let ns_resource = resource.clone();
     let controller = Controller::new_with(nsoffs, watcher::Config::default(), resource)

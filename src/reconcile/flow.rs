@@ -138,10 +138,14 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
             .iter()
             .flat_map(|s| s.remote_namespaces_conditions.keys().cloned()),
     );
-    ids.extend(ctx.remotes.with_credentials());
+    let credentials = ctx.remotes.with_credentials();
+    ids.extend(credentials.iter().cloned());
     let visits = ids.iter().map(|id| {
         let want = selection.is_selected(id);
-        visit(ctx, id, &twin, want, name_error.as_deref())
+        // Gone for good (SPEC §7.10): no virtual node and no credentials. Nothing can be
+        // reached there, so its entry leaves the status instead of failing forever.
+        let gone = !clusters.contains_key(id) && !credentials.contains(id);
+        visit(ctx, id, &twin, want && !gone, name_error.as_deref(), gone)
     });
     let states = join_all(visits).await;
     let mut views = BTreeMap::new();
@@ -235,7 +239,11 @@ async fn visit(
     twin: &Twin,
     want: bool,
     name_error: Option<&str>,
+    gone: bool,
 ) -> TwinState {
+    if gone {
+        return TwinState::Absent;
+    }
     if let Some(e) = name_error {
         // No twin can have an invalid name, so there is nothing to delete either.
         return if want {

@@ -3,7 +3,8 @@
 //! A remote cluster's credentials are a Secret in nsoffload's own namespace labelled
 //! `liqo.io/remote-cluster-id=<id>` with a kubeconfig under `kubeconfig`. One client is kept
 //! per cluster and rebuilt only when its Secret changes (new uid or resourceVersion), so
-//! connections are reused across reconciles. Everything that can go wrong with a Secret —
+//! connections are reused across reconciles; a client that could not be built is not kept,
+//! so every attempt tries again (SPEC §7.9). Everything that can go wrong with a Secret —
 //! missing, no `kubeconfig` key, unreadable YAML, unusable auth — is a per-cluster
 //! [`Failure`] with a message saying which Secret to fix; it never stops other clusters.
 //!
@@ -38,10 +39,11 @@ pub trait RemoteClusters: Send + Sync {
     fn client<'a>(&'a self, cluster: &'a str) -> ClientFuture<'a>;
 }
 
+/// A client built from one version of a Secret (only successes are kept).
 struct Cached {
     /// uid and resourceVersion of the Secret the entry was built from.
     version: String,
-    client: Result<Client, String>,
+    client: Client,
 }
 
 /// Remote clients built from the credential Secrets of a reflector store.
@@ -157,28 +159,33 @@ impl RemoteClusters for SecretClients {
             {
                 let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(c) = cache.get(cluster).filter(|c| c.version == version) {
-                    return c.client.clone().map_err(|message| Failure {
-                        message,
-                        unreachable: true,
-                    });
+                    return Ok(c.client.clone());
                 }
             }
             let client = client_from_secret(&secret, self.timeout).await;
-            if let Err(e) = &client {
-                tracing::warn!(cluster, error = %e, "cannot use the cluster's credentials");
-            }
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache.insert(
-                cluster.to_owned(),
-                Cached {
-                    version,
-                    client: client.clone(),
-                },
-            );
-            client.map_err(|message| Failure {
-                message,
-                unreachable: true,
-            })
+            match client {
+                Ok(client) => {
+                    cache.insert(
+                        cluster.to_owned(),
+                        Cached {
+                            version,
+                            client: client.clone(),
+                        },
+                    );
+                    Ok(client)
+                }
+                // Not cached: the next attempt builds it again (SPEC §7.9), since what it
+                // depends on besides the Secret (a file, a name lookup) may have been fixed.
+                Err(message) => {
+                    tracing::warn!(cluster, error = %message, "cannot use the cluster's credentials");
+                    cache.remove(cluster);
+                    Err(Failure {
+                        message,
+                        unreachable: true,
+                    })
+                }
+            }
         })
     }
 }
@@ -280,5 +287,30 @@ current-context: c
         // Deleted: no stale client is handed out.
         w.apply_watcher_event(&Event::Delete(secret("creds", "r1", "2", Some(KUBECONFIG))));
         assert!(c.client("r1").await.is_err());
+    }
+
+    /// SPEC §7.9: a build that failed for a reason outside the Secret (here a CA file it
+    /// names, not there yet) is tried again on the next attempt, with the same Secret.
+    #[tokio::test]
+    async fn a_client_that_failed_to_build_is_rebuilt_on_the_next_attempt() {
+        crate::server::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.crt");
+        let kubeconfig = KUBECONFIG.replace(
+            "insecure-skip-tls-verify: true",
+            &format!("certificate-authority: {}", ca.display()),
+        );
+        let (c, _w) = clients(vec![secret("creds", "r1", "1", Some(&kubeconfig))]);
+        let first = failure(&c, "r1").await;
+        assert!(
+            first.message.contains("unusable kubeconfig"),
+            "{}",
+            first.message
+        );
+        let pem = crate::registration::certs::generate(&["localhost".to_owned()], 1, 1)
+            .unwrap()
+            .ca_cert_pem;
+        std::fs::write(&ca, pem).unwrap();
+        assert!(c.client("r1").await.is_ok(), "the same Secret, built again");
     }
 }

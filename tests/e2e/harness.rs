@@ -94,6 +94,12 @@ impl ServerMode {
 pub struct Setup {
     pub kubeconfig: PathBuf,
     pub server_log: PathBuf,
+    /// The server's admin port (`/readyz`, `/metrics`; read by the fault tests).
+    #[allow(dead_code)]
+    pub admin: SocketAddr,
+    /// The webhook base URL registered with the API server (read by the fault tests).
+    #[allow(dead_code)]
+    pub url: String,
 }
 
 /// One test's handle on the suite.
@@ -233,6 +239,8 @@ async fn set_up(kubeconfig: PathBuf, mode: ServerMode) -> anyhow::Result<Setup> 
     Ok(Setup {
         kubeconfig,
         server_log: plan.server_log,
+        admin,
+        url,
     })
 }
 

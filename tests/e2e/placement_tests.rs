@@ -24,7 +24,7 @@ use crate::fixtures::{
     create_admitted, ensure_runtime_class, nsoff, pod, runtime_class_unknown, unprocessed,
 };
 use crate::kit::{wait_until, Scope};
-use crate::reconcile_expect::{all, default_twin, wait_gate_open, wait_status, Want};
+use crate::reconcile_expect::{all, create, default_twin, wait_gate_open, wait_status, Want};
 use crate::remote::{check_remote, ReconcileEnv, Remote as Cluster, NAME_LABEL};
 
 /// Pods per case.
@@ -83,7 +83,7 @@ async fn offloaded(
 ) -> anyhow::Result<String> {
     let ns = s.pod_namespace(&[]).await?;
     let cs = selected.map(only);
-    crate::reconcile_tests::create(&s.client, &ns, &nsoff(strategy, cs)).await?;
+    create(&s.client, &ns, &nsoff(strategy, cs)).await?;
     let want = match selected {
         None => all(remotes, Want::Twin),
         Some(first) => {
@@ -201,8 +201,7 @@ async fn placement_local_and_remote() {
         .await?;
         expect_on("pinned", &pinned, &BTreeSet::from([worker.clone()]))?;
         let free = s.pod_namespace(&[]).await?;
-        crate::reconcile_tests::create(&s.client, &free, &nsoff(LocalAndRemote, Some(only(first))))
-            .await?;
+        create(&s.client, &free, &nsoff(LocalAndRemote, Some(only(first)))).await?;
         let want = {
             let mut w = all(&remotes, Want::NotSelected);
             w.insert(first.id.clone(), Want::Twin);

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::fixtures::{pod, tv, unprocessed};
 use crate::harness::HOME_CLUSTER_ID;
-use crate::kit::{api_status, retry, wait_until, Attempt};
+use crate::kit::{api_status, retry, trimmed, wait_until, Attempt};
 use crate::remote::{
     Remote, CLUSTER_ID_LABEL, ORIGINAL_NAME_ANNOTATION, OWNER_ANNOTATION, SCHEDULING_LABEL, TIMEOUT,
 };
@@ -30,6 +30,8 @@ pub enum Want {
     NotSelected,
     /// Selected, but a namespace of the twin's name is not ours.
     Conflict,
+    /// Selected, but the cluster cannot be reached (the message names the cause).
+    Unreachable,
 }
 
 impl Want {
@@ -41,7 +43,7 @@ impl Want {
             Want::NotSelected => {
                 BTreeMap::from([("OffloadingRequired", ("False", "ClusterNotSelected"))])
             }
-            Want::Conflict => {
+            Want::Conflict | Want::Unreachable => {
                 BTreeMap::from([selected, ("Ready", ("False", "CreationLoopBackOff"))])
             }
         }
@@ -106,15 +108,19 @@ fn status_matches(
                 "cluster {id}: conditions (type: status, reason) {got:?}, expected {wanted:?}"
             ));
         }
-        if *expected == Want::Conflict {
-            let ready = list.iter().find(|c| c.type_ == "Ready").map(|c| &c.message);
-            let message = ready.map(String::as_str).unwrap_or_default();
-            if !(message.contains("owner") || message.contains("owned")) {
-                return Err(format!(
-                    "cluster {id}: the CreationLoopBackOff message should say that the \
-                     existing namespace is not owned by us: {message:?}"
-                ));
-            }
+        let ready = list.iter().find(|c| c.type_ == "Ready").map(|c| &c.message);
+        let message = ready.map(String::as_str).unwrap_or_default();
+        if *expected == Want::Unreachable && message.trim().is_empty() {
+            return Err(format!(
+                "cluster {id}: the CreationLoopBackOff condition should carry the cause"
+            ));
+        }
+        if *expected == Want::Conflict && !(message.contains("owner") || message.contains("owned"))
+        {
+            return Err(format!(
+                "cluster {id}: the CreationLoopBackOff message should say that the \
+                 existing namespace is not owned by us: {message:?}"
+            ));
         }
     }
     let top = |t: &str| {
@@ -136,6 +142,21 @@ fn status_matches(
             top("Ready")
         ));
     }
+    Ok(())
+}
+
+/// Creates `o` in `ns` and checks the stored spec.
+pub async fn create(client: &Client, ns: &str, o: &NamespaceOffloading) -> anyhow::Result<()> {
+    let api: Api<NamespaceOffloading> = Api::namespaced(client.clone(), ns);
+    let created = api
+        .create(&PostParams::default(), o)
+        .await
+        .with_context(|| format!("creating {ns}/offloading"))?;
+    ensure!(
+        created.spec == o.spec,
+        "the stored spec differs from the one sent: {}",
+        trimmed(&created)
+    );
     Ok(())
 }
 

@@ -13,7 +13,7 @@
 use anyhow::{ensure, Context as _};
 use k8s_openapi::api::core::v1::{Namespace, NodeSelectorTerm};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt as _};
+use kube::ResourceExt as _;
 use nsoffload::api::NamespaceMappingStrategy::EnforceSameName;
 use nsoffload::api::NamespaceOffloading;
 use nsoffload::api::OffloadingPhase;
@@ -22,27 +22,11 @@ use serde_json::json;
 
 use crate::fixtures::{compare, nsoff, pod, pod_pair, req, term, Expect};
 use crate::harness::SUITE_LABEL;
-use crate::kit::trimmed;
 use crate::reconcile_expect::{
-    all, default_twin, expect_absent, expect_no_scheduling_label, expect_twin, wait_gate_open,
-    wait_gone, wait_nsoff_gone, wait_scheduling_label, wait_status, Want,
+    all, create, default_twin, expect_absent, expect_no_scheduling_label, expect_twin,
+    wait_gate_open, wait_gone, wait_nsoff_gone, wait_scheduling_label, wait_status, Want,
 };
 use crate::remote::{check_remote, ReconcileEnv, Remote, FINALIZER, NAME_LABEL};
-
-/// Creates `o` in `ns` and checks the stored spec.
-pub async fn create(client: &Client, ns: &str, o: &NamespaceOffloading) -> anyhow::Result<()> {
-    let api: Api<NamespaceOffloading> = Api::namespaced(client.clone(), ns);
-    let created = api
-        .create(&PostParams::default(), o)
-        .await
-        .with_context(|| format!("creating {ns}/offloading"))?;
-    ensure!(
-        created.spec == o.spec,
-        "the stored spec differs from the one sent: {}",
-        trimmed(&created)
-    );
-    Ok(())
-}
 
 /// A cluster selector that matches the virtual node of `remote` only.
 fn only(remote: &Remote) -> Vec<NodeSelectorTerm> {

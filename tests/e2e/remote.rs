@@ -123,7 +123,7 @@ pub fn parse_remotes(raw: &str) -> anyhow::Result<Vec<(String, PathBuf)>> {
 }
 
 /// The server with the reconciler on, leader-elected as in a real installation.
-fn server_mode(remotes: &[(String, PathBuf)]) -> ServerMode {
+fn server_mode(remotes: &[(String, PathBuf)], log_prefix: &'static str) -> ServerMode {
     let extra = [
         "--leader-elect=true",
         "--lease-name=nsoffload-reconciler",
@@ -131,7 +131,7 @@ fn server_mode(remotes: &[(String, PathBuf)]) -> ServerMode {
         "--remote-timeout=10s",
     ];
     ServerMode {
-        log_prefix: "reconcile-",
+        log_prefix,
         reconcile: true,
         extra_args: extra.map(str::to_owned).to_vec(),
         remotes: remotes.to_vec(),
@@ -142,6 +142,12 @@ impl ReconcileEnv {
     /// The suite, set up on first use; fails unless both the home kubeconfig and the remote
     /// clusters are given (the tests are `#[ignore]`d: they run only when asked for).
     pub async fn get() -> ReconcileEnv {
+        ReconcileEnv::get_as("reconcile-").await
+    }
+
+    /// [`ReconcileEnv::get`], the server's log files named with `log_prefix` (one test
+    /// binary, one server, one set of logs).
+    pub async fn get_as(log_prefix: &'static str) -> ReconcileEnv {
         let home = setting(KUBECONFIG_ENV);
         let Some(raw) = setting(REMOTES_ENV).filter(|_| home.is_some()) else {
             panic!(
@@ -152,7 +158,7 @@ impl ReconcileEnv {
         };
         let listed = parse_remotes(&raw)
             .unwrap_or_else(|e| panic!("e2e: {REMOTES_ENV}={raw:?} is not usable: {e:#}"));
-        let e2e = E2e::start(server_mode(&listed)).await;
+        let e2e = E2e::start(server_mode(&listed, log_prefix)).await;
         let mut remotes = Vec::new();
         for (id, kubeconfig) in listed {
             let client = client(&kubeconfig).await.unwrap_or_else(|e| {
