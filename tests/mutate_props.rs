@@ -8,6 +8,7 @@ use common::*;
 use k8s_openapi::api::core::v1::{NodeSelectorTerm, Toleration};
 use nsoffload::api::PodOffloadingStrategy;
 use nsoffload::policy::mutate::mutate_json;
+use nsoffload::policy::selector::parse_terms;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -94,6 +95,15 @@ proptest! {
     #[test]
     fn idempotent_and_confined(pod in arb_pod(), strategy in arb_strategy(), cs in prop::collection::vec(arb_term(), 0..3)) {
         let pol = policy(strategy, &cs);
+        if let Err(refusal) = mutate_json(&pod, &pol, RC) {
+            // Only a selector that selects no cluster refuses (SPEC §3), and only the pods
+            // that could never run: `Remote` ones and those of the RuntimeClass.
+            prop_assert!(parse_terms(&cs).is_err(), "refused with a valid selector: {}", refusal);
+            let rc = pod["spec"]["runtimeClassName"] == json!(RC);
+            prop_assert!(strategy == PodOffloadingStrategy::Remote || rc, "{}", refusal);
+            prop_assert!(refusal.contains("selects no remote cluster"), "{}", refusal);
+            return Ok(());
+        }
         let once = apply_mutation(&pod, &pol);
         let again = mutate_json(&once, &pol, RC).unwrap();
         prop_assert!(again.is_empty(), "second pass patched: {:?}\npod: {}", again, pretty(&once));

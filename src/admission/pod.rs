@@ -7,7 +7,7 @@
 use super::review::{Decision, Request};
 use super::Admission;
 use crate::policy::gate::gate;
-use crate::policy::mutate::{mutate, PodView};
+use crate::policy::mutate::{mutate, MutateError, PodView};
 use crate::policy::Verdict;
 
 /// Reviews one pod request.
@@ -45,6 +45,7 @@ pub async fn review(adm: &Admission, req: &Request<'_, PodView>) -> Decision {
     };
     match mutate(pod, &entry.policy, &adm.runtime_class) {
         Ok(ops) => Decision::patched(&ops),
-        Err(e) => Decision::Invalid(format!("cannot patch the pod: {e}")),
+        Err(MutateError::Refused(m)) => Decision::Deny(m),
+        Err(MutateError::Invalid(e)) => Decision::Invalid(format!("cannot patch the pod: {e}")),
     }
 }

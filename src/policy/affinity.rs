@@ -124,6 +124,15 @@ impl ImposedSelector {
         Some(Self::from_terms(&terms))
     }
 
+    /// `[[NotIn]]`: local nodes only. What `LocalAndRemote` imposes when the cluster selector
+    /// selects no cluster (SPEC §3: the mutation never widens what the selector allows).
+    pub fn local_only() -> Self {
+        Self::from_terms(&[NodeSelectorTerm {
+            match_expressions: Some(vec![virtual_node_requirement("NotIn")]),
+            match_fields: None,
+        }])
+    }
+
     fn from_terms(terms: &[NodeSelectorTerm]) -> Self {
         let reqs = |list: &Option<Vec<NodeSelectorRequirement>>| -> Vec<Req> {
             let mut out: Vec<Req> = Vec::new();

@@ -5,6 +5,7 @@
 //! stay Pending forever). Workload controllers retry, so denying until the reconciler has
 //! processed the NamespaceOffloading is safe. Messages say what is wrong and what to do.
 
+use super::selector::parse_terms;
 use super::Verdict;
 use crate::api::consts::{NSOFF_NAME, SCHEDULING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, OffloadingPhase, PodOffloadingStrategy};
@@ -24,6 +25,18 @@ pub fn gate(namespace: &str, nsoff: Option<&NamespaceOffloading>) -> Verdict {
              is gone and the scheduling label is removed, or create it again afterwards"
         ));
     }
+    let remote_only = nsoff.spec.pod_offloading_strategy == PodOffloadingStrategy::Remote;
+    if remote_only {
+        // SPEC §3: a selector that slipped past validation selects no cluster.
+        if let Err(e) = parse_terms(nsoff.spec.selector_terms()) {
+            return Verdict::Deny(format!(
+                "namespace {namespace:?} offloads pods only to remote clusters \
+                 (podOffloadingStrategy Remote), but the clusterSelector of its \
+                 NamespaceOffloading is invalid ({e}), so it selects no cluster and the pod \
+                 could never run; fix the clusterSelector and retry"
+            ));
+        }
+    }
     let phase = nsoff.status.as_ref().and_then(|s| s.offloading_phase);
     let Some(phase) = phase else {
         return Verdict::Deny(format!(
@@ -31,7 +44,6 @@ pub fn gate(namespace: &str, nsoff: Option<&NamespaceOffloading>) -> Verdict {
              retry in a few seconds (controllers retry on their own)"
         ));
     };
-    let remote_only = nsoff.spec.pod_offloading_strategy == PodOffloadingStrategy::Remote;
     if remote_only
         && matches!(
             phase,

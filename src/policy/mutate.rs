@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::affinity::ImposedSelector;
 use super::object::object_only;
 use super::patch::{to_json_patch, PatchOp};
+use super::selector::parse_terms;
 use super::toleration::{tolerates_virtual_node, virtual_node_toleration};
 use crate::api::{NamespaceOffloadingSpec, PodOffloadingStrategy};
 
@@ -53,15 +54,29 @@ object_only!(PodSpecView, "a pod spec (a JSON object)");
 #[error("{0} must be an object")]
 pub struct InvalidPod(&'static str);
 
+/// Why a pod gets no patch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MutateError {
+    /// The pod cannot be patched.
+    #[error(transparent)]
+    Invalid(#[from] InvalidPod),
+    /// The pod could never run where the policy allows; the message says why, for a person.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What the policy imposes on one kind of pod: a selector (or nothing), or a refusal.
+type Imposed = Result<Option<ImposedSelector>, String>;
+
 /// A namespace's pod policy, precomputed from its NamespaceOffloading spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PodPolicy {
     strategy: PodOffloadingStrategy,
     /// I of SPEC §3.4, for pods without the RuntimeClass.
-    imposed: Option<ImposedSelector>,
+    imposed: Imposed,
     /// For pods with the RuntimeClass: the `Remote` selector, only when the cluster selector
     /// has terms (SPEC §3.2).
-    imposed_runtime_class: Option<ImposedSelector>,
+    imposed_runtime_class: Imposed,
     /// The toleration Tv, and `[Tv]` for pods without tolerations.
     toleration: Value,
     toleration_list: Value,
@@ -69,18 +84,48 @@ pub struct PodPolicy {
 
 impl PodPolicy {
     /// Precomputes the policy of a NamespaceOffloading spec.
+    ///
+    /// A cluster selector that selects no cluster (SPEC §3: its terms are all empty, or it is
+    /// invalid, having slipped past validation) never widens what a pod may do: `Remote` pods
+    /// and RuntimeClass pods are refused (they could never run), `LocalAndRemote` pods are
+    /// kept on local nodes. The selector is read by the reconciler's parser
+    /// ([`parse_terms`]), so both agree on what it selects.
     pub fn new(spec: &NamespaceOffloadingSpec) -> Self {
+        use PodOffloadingStrategy::{Local, LocalAndRemote, Remote};
         let cs = spec.selector_terms();
         let strategy = spec.pod_offloading_strategy;
-        let imposed_runtime_class = match strategy {
-            PodOffloadingStrategy::Local => None,
-            _ if cs.is_empty() => None,
-            _ => ImposedSelector::for_strategy(PodOffloadingStrategy::Remote, cs),
+        let (imposed, imposed_runtime_class) = match parse_terms(cs) {
+            Ok(parsed) if parsed.is_empty() => {
+                (Ok(ImposedSelector::for_strategy(strategy, cs)), Ok(None))
+            }
+            Ok(_) => (
+                Ok(ImposedSelector::for_strategy(strategy, cs)),
+                Ok(ImposedSelector::for_strategy(Remote, cs)),
+            ),
+            Err(e) => {
+                let none = format!(
+                    "the clusterSelector of the namespace's NamespaceOffloading selects no \
+                     remote cluster ({e})"
+                );
+                let imposed = match strategy {
+                    Local => Ok(None),
+                    LocalAndRemote => Ok(Some(ImposedSelector::local_only())),
+                    Remote => Err(format!(
+                        "{none}, and its podOffloadingStrategy is Remote, so the pod could \
+                         never run; fix the clusterSelector"
+                    )),
+                };
+                let runtime_class = Err(format!(
+                    "pods of this RuntimeClass run only on remote clusters, but {none}; fix \
+                     the clusterSelector"
+                ));
+                (imposed, runtime_class)
+            }
         };
         let toleration = serde_json::to_value(virtual_node_toleration()).unwrap_or(Value::Null);
         PodPolicy {
             strategy,
-            imposed: ImposedSelector::for_strategy(strategy, cs),
+            imposed,
             imposed_runtime_class,
             toleration_list: Value::Array(vec![toleration.clone()]),
             toleration,
@@ -99,7 +144,7 @@ pub fn mutate<'p>(
     pod: &PodView,
     policy: &'p PodPolicy,
     runtime_class: &str,
-) -> Result<Vec<PatchOp<'p>>, InvalidPod> {
+) -> Result<Vec<PatchOp<'p>>, MutateError> {
     if policy.strategy == PodOffloadingStrategy::Local {
         return Ok(Vec::new());
     }
@@ -107,7 +152,7 @@ pub fn mutate<'p>(
     let mut ops = Vec::new();
     let imposed = if spec.runtime_class_name.as_deref() == Some(runtime_class) {
         // The RuntimeClass brings the toleration; only restrict to the selected clusters.
-        policy.imposed_runtime_class.as_ref()
+        &policy.imposed_runtime_class
     } else {
         if !spec
             .tolerations
@@ -120,8 +165,11 @@ pub fn mutate<'p>(
                 None => PatchOp::add("/spec/tolerations", Cow::Borrowed(&policy.toleration_list)),
             });
         }
-        policy.imposed.as_ref()
+        &policy.imposed
     };
+    let imposed = imposed
+        .as_ref()
+        .map_err(|m| MutateError::Refused(m.clone()))?;
     if let Some(imposed) = imposed {
         ops.extend(affinity_op(spec.affinity.as_ref(), imposed)?);
     }

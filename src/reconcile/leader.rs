@@ -224,7 +224,10 @@ impl Elector {
             }
         }
         leading.send_replace(false);
-        match tokio::time::timeout(self.timing.renew_deadline, self.release()).await {
+        // Shutdown must finish within 2 s (SPEC §8): a release that does not get through by
+        // then is given up, and the successor waits for the Lease to expire instead.
+        let bound = RELEASE_TIMEOUT.min(self.timing.renew_deadline);
+        match tokio::time::timeout(bound, self.release()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::warn!(lease = %self.name, error = %e, "cannot release the lease")
@@ -233,6 +236,9 @@ impl Elector {
         }
     }
 }
+
+/// How long the release of the Lease may take at shutdown.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// An identity unique to this process: the pod name (or host name) and a random suffix.
 pub fn identity() -> String {
