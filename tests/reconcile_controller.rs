@@ -93,6 +93,7 @@ async fn a_listed_offloading_is_reconciled_and_cancellation_stops_the_controller
         resync: Duration::from_secs(300),
         remote_timeout: Duration::from_secs(1),
         instance: "test".to_owned(),
+        concurrency: 4,
     };
     let controllers = tokio::spawn(run(client, config, metrics.clone(), cancel.clone()));
 

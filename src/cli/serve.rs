@@ -108,6 +108,9 @@ pub struct ServeArgs {
     /// Deadline of each call to a remote cluster.
     #[arg(long, env = "NSOFFLOAD_REMOTE_TIMEOUT", default_value = "10s")]
     remote_timeout: HumanDuration,
+    /// At most this many NamespaceOffloadings are reconciled at once.
+    #[arg(long, env = "NSOFFLOAD_RECONCILE_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    reconcile_concurrency: u16,
     /// Log format.
     #[arg(long, env = "NSOFFLOAD_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -146,6 +149,7 @@ impl ServeArgs {
             lease_name,
             resync_interval,
             remote_timeout,
+            reconcile_concurrency,
             log_format: _,
         } = self;
         let shutdown = CancellationToken::new();
@@ -225,6 +229,7 @@ impl ServeArgs {
                     resync: resync_interval.0,
                     remote_timeout: remote_timeout.0,
                     instance: identity(),
+                    concurrency: reconcile_concurrency,
                 };
                 let lease = leader_elect.then(|| LeaseConfig {
                     namespace: own_namespace.clone(),

@@ -16,13 +16,14 @@ use std::time::Duration;
 use futures_util::{future, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
+use super::cache::{self, Synced};
 use super::flow::{self, Context, HomeError, Report};
 use super::remotes::SecretClients;
 use super::select::group_virtual_nodes;
@@ -46,6 +47,8 @@ pub struct ReconcilerConfig {
     pub remote_timeout: Duration,
     /// Reporting instance of Events (this replica's identity).
     pub instance: String,
+    /// At most this many NamespaceOffloadings are reconciled at once.
+    pub concurrency: u16,
 }
 
 /// Why a reconcile failed.
@@ -74,8 +77,8 @@ impl ReconcileError {
 
 struct Shared {
     flow: Context,
-    /// The credential Secrets' cache (nodes and namespaces are in `flow`).
-    secrets: reflector::Store<Secret>,
+    /// Readiness of the caches of nodes, namespaces and credential Secrets.
+    synced: [Synced; 3],
     recorder: Recorder,
     resource: ApiResource,
     metrics: Arc<Metrics>,
@@ -180,19 +183,8 @@ fn key(obj: &DynamicObject) -> String {
 
 async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Action, ReconcileError> {
     let key = key(&obj);
-    let ready = async {
-        let flow = &shared.flow;
-        let (nodes, namespaces, secrets) = tokio::join!(
-            flow.nodes.wait_until_ready(),
-            flow.namespaces.wait_until_ready(),
-            shared.secrets.wait_until_ready(),
-        );
-        nodes.is_ok() && namespaces.is_ok() && secrets.is_ok()
-    };
-    if !matches!(
-        tokio::time::timeout(Duration::from_secs(30), ready).await,
-        Ok(true)
-    ) {
+    let [nodes, namespaces, secrets] = &shared.synced;
+    if !cache::all_synced(&[nodes, namespaces, secrets], SYNC_WAIT).await {
         return Err(ReconcileError::NotSynced);
     }
     if obj.name_any() != NSOFF_NAME {
@@ -245,28 +237,26 @@ fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, shared: Arc<Sha
     Action::requeue(delay)
 }
 
-/// A reflector over `api`, returning its store and a stream of touched objects.
-fn reflect<K>(
-    api: Api<K>,
-    config: watcher::Config,
-) -> (
-    reflector::Store<K>,
-    impl futures_util::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
-)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher::watcher(api, config))
-        .default_backoff()
-        .touched_objects();
-    (store, stream)
+/// How long a reconcile waits for the caches before it fails (and is retried with backoff).
+const SYNC_WAIT: Duration = Duration::from_secs(30);
+
+/// The NamespaceOffloadings whose status has an entry for `cluster`.
+fn naming_cluster(
+    nsoffs: &reflector::Store<DynamicObject>,
+    cluster: &str,
+    resource: &ApiResource,
+) -> Vec<ObjectRef<DynamicObject>> {
+    nsoffs
+        .state()
+        .iter()
+        .filter(|o| {
+            o.data
+                .pointer("/status/remoteNamespacesConditions")
+                .and_then(|c| c.get(cluster))
+                .is_some()
+        })
+        .map(|o| ObjectRef::from_obj_with(o.as_ref(), resource.clone()))
+        .collect()
 }
 
 /// Runs the NamespaceOffloading and quick-offloading controllers until `cancel`.
@@ -278,17 +268,20 @@ pub async fn run(
 ) {
     let resource = nsoff_resource();
     let nsoffs: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-    let (nodes, node_events) = reflect(
+    let (nodes, nodes_synced, node_events) = cache::reflect(
         Api::<Node>::all(client.clone()),
         watcher::Config::default().labels(&format!("{VIRTUAL_NODE_LABEL}={VIRTUAL_NODE_VALUE}")),
+        cache::trim_node,
     );
-    let (secrets, secret_events) = reflect(
+    let (secrets, secrets_synced, secret_events) = cache::reflect(
         Api::<Secret>::namespaced(client.clone(), &config.namespace),
         watcher::Config::default().labels(REMOTE_CLUSTER_ID_LABEL),
+        cache::trim_secret,
     );
-    let (namespaces, namespace_events) = reflect(
+    let (namespaces, namespaces_synced, namespace_events) = cache::reflect(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
+        cache::trim_namespace,
     );
     let remotes = SecretClients::new(
         secrets.clone(),
@@ -309,7 +302,7 @@ pub async fn run(
             remote_timeout: config.remote_timeout,
             clock: flow::system_clock,
         },
-        secrets,
+        synced: [nodes_synced, namespaces_synced, secrets_synced],
         recorder: Recorder::new(client.clone(), reporter),
         resource: resource.clone(),
         metrics,
@@ -319,16 +312,25 @@ pub async fn run(
         reported: Mutex::default(),
     });
     let ns_resource = resource.clone();
-    let controller = Controller::new_with(nsoffs, watcher::Config::default(), resource)
+    let controller = Controller::new_with(nsoffs, watcher::Config::default(), resource.clone())
+        .with_config(controller::Config::default().concurrency(config.concurrency));
+    // A credential Secret's change concerns the NamespaceOffloadings whose status names its
+    // cluster (a selected cluster always has an entry there); a node's, every one whose
+    // selection it may change, and only when its labels or existence change.
+    let nsoff_store = controller.store();
+    let by_cluster = cache::credential_changes(secret_events).flat_map(move |cluster| {
+        futures_util::stream::iter(naming_cluster(&nsoff_store, &cluster, &resource))
+    });
+    let controller = controller
         .watches_stream_with(
-            namespace_events,
+            namespace_events.touched_objects(),
             move |ns: Namespace| {
                 Some(ObjectRef::new_with(NSOFF_NAME, ns_resource.clone()).within(&ns.name_any()))
             },
             (),
         )
-        .reconcile_all_on(node_events.filter_map(|r| future::ready(r.ok().map(drop))))
-        .reconcile_all_on(secret_events.filter_map(|r| future::ready(r.ok().map(drop))))
+        .reconcile_all_on(cache::selection_changes(node_events))
+        .reconcile_on(by_cluster)
         .graceful_shutdown_on(cancel.clone().cancelled_owned());
     let quick = super::quick::controller(client, cancel.clone());
     let main = controller

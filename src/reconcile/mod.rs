@@ -7,6 +7,7 @@
 //! credential Secrets into clients; [`controller`] wires kube-runtime watches, backoff, events
 //! and metrics; [`quick`] implements quick offloading from the `liqo.io/enabled` label.
 
+pub mod cache;
 pub mod controller;
 pub mod flow;
 pub mod home;

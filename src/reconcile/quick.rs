@@ -11,16 +11,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures_util::{future, StreamExt};
+use std::time::Duration;
+
+use futures_util::{future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
+use super::cache::{self, Synced};
 use crate::api::consts::{CREATED_BY_LABEL_ANNOTATION, NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
 use crate::state::cluster::nsoff_resource;
@@ -123,7 +127,12 @@ pub async fn apply(
 struct QuickContext {
     client: Client,
     nsoffs: Store<DynamicObject>,
+    /// Readiness of `nsoffs`, which every reconcile observes.
+    synced: Synced,
 }
+
+/// How long a reconcile waits for the NamespaceOffloading cache before it is retried.
+const SYNC_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 #[error("quick offloading of namespace {namespace}: {source}")]
@@ -134,8 +143,10 @@ struct QuickError {
 }
 
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action, QuickError> {
-    if ctx.nsoffs.wait_until_ready().await.is_err() {
-        return Ok(Action::await_change());
+    if !ctx.synced.wait(SYNC_WAIT).await {
+        // Not known yet whether the namespace has a NamespaceOffloading: look again soon
+        // (waiting for a change of the namespace could wait forever).
+        return Ok(Action::requeue(Duration::from_secs(5)));
     }
     let name = ns.name_any();
     let key = ObjectRef::new_with(NSOFF_NAME, nsoff_resource()).within(&name);
@@ -152,7 +163,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action,
 
 fn error_policy(_: Arc<Namespace>, error: &QuickError, _: Arc<QuickContext>) -> Action {
     tracing::warn!(error = %error, "quick offloading failed; retrying");
-    Action::requeue(std::time::Duration::from_secs(10))
+    Action::requeue(Duration::from_secs(10))
 }
 
 /// Runs the quick-offloading controller until `cancel`.
@@ -160,15 +171,29 @@ pub async fn controller(client: Client, cancel: CancellationToken) {
     let resource = nsoff_resource();
     let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
     let nsoffs = writer.as_reader();
+    let (synced_tx, synced) = Synced::new();
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-    let events = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
+    let watch = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
+        .map_ok(|e| e.modify(cache::trim_dynamic));
+    let events = reflector::reflector(writer, watch)
+        .inspect_ok(move |e| {
+            if matches!(e, Event::InitDone) {
+                synced_tx.send_replace(true);
+            }
+        })
         .touched_objects();
+    let (namespaces, _, namespace_events) = cache::reflect(
+        Api::<Namespace>::all(client.clone()),
+        watcher::Config::default(),
+        cache::trim_namespace,
+    );
     let ctx = Arc::new(QuickContext {
         client: client.clone(),
         nsoffs,
+        synced,
     });
-    Controller::new(Api::<Namespace>::all(client), watcher::Config::default())
+    Controller::for_stream(namespace_events.touched_objects(), namespaces)
         .watches_stream_with(
             events,
             |o: DynamicObject| o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),

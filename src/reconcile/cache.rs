@@ -1,0 +1,277 @@
+//! The reconciler's watch caches: trimmed objects, a readiness signal every waiter sees, and
+//! change streams that fire only on what the reconcile decision reads.
+//!
+//! Why not kube-runtime's `Store::wait_until_ready`: its delayed-init primitive remembers a
+//! single waker, so when a store becomes ready while many reconciles wait on it, only the last
+//! one wakes and the others sleep until their timeout (and a waiter without a timeout hangs
+//! for good). Here a store's readiness is a `watch` channel set at the first complete list:
+//! every waiter observes it, and every wait is bounded.
+//!
+//! Why trim: only a virtual Node's name and labels matter to cluster selection, yet a Node
+//! carries its whole status (images, conditions, addresses) and every object its managed
+//! fields; kept for thousands of objects, that is most of the memory.
+//!
+//! Why filter changes: a virtual kubelet updates its Node's status every few seconds. Each
+//! update reconciling every NamespaceOffloading made one heartbeat cost thousands of
+//! reconciles; [`selection_changes`] fires only when a node's labels or existence change, and
+//! [`credential_changes`] names the cluster whose Secret changed.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
+use kube::api::{Api, DynamicObject};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+
+use crate::api::consts::REMOTE_CLUSTER_ID_LABEL;
+
+/// Whether a store has seen its first complete list; cloned by every waiter.
+#[derive(Debug, Clone)]
+pub struct Synced(watch::Receiver<bool>);
+
+impl Synced {
+    /// A signal and its setter, not synced yet.
+    pub fn new() -> (watch::Sender<bool>, Synced) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Synced(rx))
+    }
+
+    /// Already synced (tests, or stores filled by hand).
+    pub fn done() -> Synced {
+        Synced(watch::channel(true).1)
+    }
+
+    /// Whether the first list is complete.
+    pub fn is_synced(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits at most `within` for the first complete list; whether it came.
+    pub async fn wait(&self, within: Duration) -> bool {
+        let mut rx = self.0.clone();
+        let outcome = tokio::time::timeout(within, rx.wait_for(|s| *s)).await;
+        matches!(outcome, Ok(Ok(_)))
+    }
+}
+
+/// Waits (at most `within` in all) until every one of `stores` is synced.
+pub async fn all_synced(stores: &[&Synced], within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    for s in stores {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !s.wait(left).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// A reflector over `api` whose objects are trimmed by `trim` before they are stored; returns
+/// the store, its readiness and the watcher's events (trimmed too).
+pub fn reflect<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    trim: fn(&mut K),
+) -> (
+    Store<K>,
+    Synced,
+    impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (store, writer) = reflector::store();
+    let (tx, synced) = Synced::new();
+    let events = watcher::watcher(api, config)
+        .default_backoff()
+        .map_ok(move |event| event.modify(trim));
+    let stream = reflector::reflector(writer, events).inspect_ok(move |event| {
+        if matches!(event, Event::InitDone) {
+            tx.send_replace(true);
+        }
+    });
+    (store, synced, stream)
+}
+
+/// Drops what no reader of a cached object uses: managed fields.
+pub fn trim_meta<K: Resource>(obj: &mut K) {
+    obj.meta_mut().managed_fields = None;
+}
+
+/// A virtual Node as cluster selection reads it: name and labels only.
+pub fn trim_node(node: &mut Node) {
+    node.status = None;
+    node.spec = None;
+    let meta = node.meta_mut();
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.owner_references = None;
+}
+
+/// A Namespace as the reconciler reads it: metadata without managed fields.
+pub fn trim_namespace(ns: &mut Namespace) {
+    ns.spec = None;
+    ns.meta_mut().managed_fields = None;
+}
+
+/// A credential Secret without managed fields (its data is the kubeconfig, which is read).
+pub fn trim_secret(secret: &mut Secret) {
+    secret.meta_mut().managed_fields = None;
+}
+
+/// A NamespaceOffloading (untyped) without managed fields.
+pub fn trim_dynamic(obj: &mut DynamicObject) {
+    obj.metadata.managed_fields = None;
+}
+
+/// What selection reads of one virtual node: its labels (the cluster id among them).
+type Fingerprint = std::collections::BTreeMap<String, String>;
+
+/// Tracks virtual nodes by name and says whether an event changed what selection reads.
+#[derive(Debug, Default)]
+pub struct NodeTracker {
+    current: HashMap<String, Fingerprint>,
+    listing: Option<HashMap<String, Fingerprint>>,
+}
+
+impl NodeTracker {
+    /// Applies one event; whether a node appeared, disappeared or changed its labels.
+    pub fn changed(&mut self, event: &Event<Node>) -> bool {
+        match event {
+            Event::Init => {
+                self.listing = Some(HashMap::new());
+                false
+            }
+            Event::InitApply(node) => {
+                if let Some(listing) = self.listing.as_mut() {
+                    listing.insert(node.name_any(), node.labels().clone());
+                }
+                false
+            }
+            Event::InitDone => {
+                let listed = self.listing.take().unwrap_or_default();
+                let changed = listed != self.current;
+                self.current = listed;
+                changed
+            }
+            Event::Apply(node) => {
+                let labels = node.labels().clone();
+                self.current.insert(node.name_any(), labels.clone()) != Some(labels)
+            }
+            Event::Delete(node) => self.current.remove(&node.name_any()).is_some(),
+        }
+    }
+}
+
+/// One item per change of the virtual nodes that can alter a selection (never for a status
+/// heartbeat).
+pub fn selection_changes(
+    events: impl Stream<Item = Result<Event<Node>, watcher::Error>> + Send + 'static,
+) -> impl Stream<Item = ()> + Send + 'static {
+    let mut tracker = NodeTracker::default();
+    events.filter_map(move |event| {
+        let changed = event.as_ref().is_ok_and(|e| tracker.changed(e));
+        std::future::ready(changed.then_some(()))
+    })
+}
+
+/// Tracks credential Secrets by name and says which cluster's credentials an event changed.
+#[derive(Debug, Default)]
+pub struct SecretTracker {
+    /// name → (cluster id, uid:resourceVersion)
+    current: HashMap<String, (String, String)>,
+    listing: Option<HashMap<String, (String, String)>>,
+}
+
+fn secret_key(secret: &Secret) -> (String, (String, String)) {
+    let cluster = secret
+        .labels()
+        .get(REMOTE_CLUSTER_ID_LABEL)
+        .cloned()
+        .unwrap_or_default();
+    let version = format!(
+        "{}:{}",
+        secret.metadata.uid.as_deref().unwrap_or_default(),
+        secret.resource_version().unwrap_or_default()
+    );
+    (secret.name_any(), (cluster, version))
+}
+
+impl SecretTracker {
+    /// Applies one event; the clusters whose credentials changed (added, edited, removed).
+    pub fn changed(&mut self, event: &Event<Secret>) -> Vec<String> {
+        match event {
+            Event::Init => {
+                self.listing = Some(HashMap::new());
+                Vec::new()
+            }
+            Event::InitApply(s) => {
+                let (name, entry) = secret_key(s);
+                if let Some(listing) = self.listing.as_mut() {
+                    listing.insert(name, entry);
+                }
+                Vec::new()
+            }
+            Event::InitDone => {
+                let listed = self.listing.take().unwrap_or_default();
+                let mut changed: Vec<String> = Vec::new();
+                for (name, entry) in &listed {
+                    if self.current.get(name) != Some(entry) {
+                        changed.push(entry.0.clone());
+                    }
+                }
+                for (name, (cluster, _)) in &self.current {
+                    if !listed.contains_key(name) {
+                        changed.push(cluster.clone());
+                    }
+                }
+                self.current = listed;
+                changed.sort();
+                changed.dedup();
+                changed
+            }
+            Event::Apply(s) => {
+                let (name, entry) = secret_key(s);
+                let cluster = entry.0.clone();
+                let old = self.current.insert(name, entry.clone());
+                match old {
+                    Some(o) if o == entry => Vec::new(),
+                    Some((was, _)) if was != cluster => vec![was, cluster],
+                    _ => vec![cluster],
+                }
+            }
+            Event::Delete(s) => {
+                let (name, _) = secret_key(s);
+                self.current
+                    .remove(&name)
+                    .map(|(cluster, _)| vec![cluster])
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// The cluster ids whose credentials changed, one item per cluster and change.
+pub fn credential_changes(
+    events: impl Stream<Item = Result<Event<Secret>, watcher::Error>> + Send + 'static,
+) -> impl Stream<Item = String> + Send + 'static {
+    let mut tracker = SecretTracker::default();
+    events
+        .map(move |event| match event {
+            Ok(e) => tracker.changed(&e),
+            Err(_) => Vec::new(),
+        })
+        .flat_map(futures_util::stream::iter)
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;
