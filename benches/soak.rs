@@ -18,7 +18,6 @@
 
 #[rustfmt::skip]
 #[path = "../tests/common/http.rs"]
-#[allow(dead_code)]
 mod http;
 
 use std::path::Path;
