@@ -4,7 +4,7 @@ BIN := target/debug/nsoffload
 CLUSTER_ID ?= home
 STATE ?= manifests/examples/standalone.yaml
 
-.PHONY: build run certs test lint manifests bench bench-soak e2e e2e-faults e2e-local cluster-up cluster-down clean
+.PHONY: build run certs test lint manifests bench bench-soak bench-scale e2e e2e-faults e2e-local cluster-up cluster-down clean
 
 build:
 	$(CARGO) build
@@ -63,6 +63,11 @@ bench:
 # test`): failed requests, RSS and open file descriptors of the release server.
 bench-soak:
 	$(CARGO) bench --bench soak
+
+# The reconciler at scale on local control planes (10,000 NamespaceOffloadings; 1,000 over
+# three remote clusters beside a plain client's floor); not in `make test`. Takes ~20 minutes.
+bench-scale:
+	bash tests/cluster/bench-scale.sh
 
 clean:
 	$(CARGO) clean

@@ -1,0 +1,250 @@
+//! The scale benchmark's tools: the server process and its resource use, bulk object
+//! creation with bounded concurrency, the API server's request counters, and waiting on
+//! NamespaceOffloading phases by paginated lists.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use nsoffload::api::NamespaceOffloading;
+use serde_json::json;
+
+/// Namespace of the server (Lease, credential Secrets).
+pub const SYSTEM: &str = "nsoffload-system";
+
+/// The release server, started and measured by pid.
+pub struct Server {
+    pub child: Child,
+    pub admin: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+impl Server {
+    /// `serve` against `kubeconfig`, registered at a local URL, logging to `log`.
+    pub fn start(kubeconfig: &Path, log: &Path) -> anyhow::Result<Server> {
+        let (web, admin) = (free_port(), free_port());
+        let out = std::fs::File::create(log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_nsoffload"))
+            .args(["serve", "--cluster-id", "home", "--namespace", SYSTEM])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--webhook-url", &format!("https://127.0.0.1:{web}")])
+            .args(["--bind-address", &format!("127.0.0.1:{web}")])
+            .args(["--admin-address", &format!("127.0.0.1:{admin}")])
+            .args(["--shutdown-delay", "0s"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .context("starting nsoffload serve")?;
+        Ok(Server { child, admin })
+    }
+
+    /// (RSS MiB, open fds, CPU seconds) of the process.
+    pub fn usage(&self) -> (f64, usize, f64) {
+        let pid = self.child.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let rss_kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
+            .sum();
+        (rss_kib / 1024.0, fds, ticks / 100.0)
+    }
+
+    /// Polls `/readyz` until 200 (bounded); the time it took.
+    pub async fn wait_ready(&mut self, within: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        loop {
+            if readyz(self.admin).await == Some(200) {
+                return Ok(start.elapsed());
+            }
+            if let Some(s) = self.child.try_wait()? {
+                bail!("the server exited: {s}");
+            }
+            if start.elapsed() > within {
+                bail!("the server was not ready within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGTERM; the time until the process exited (bounded at 60 s).
+    pub async fn stop(&mut self) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        while self.child.try_wait()?.is_none() {
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!("no exit within 60 s of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(start.elapsed())
+    }
+}
+
+async fn readyz(admin: u16) -> Option<u16> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", admin)).await.ok()?;
+    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).await.ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Runs `make(i)` for `0..n` with at most `concurrency` in flight.
+pub async fn bulk<F, Fut>(n: usize, concurrency: usize, make: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    stream::iter(0..n)
+        .map(make)
+        .buffer_unordered(concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// Applies the CRD and the server's namespace.
+pub async fn install(client: &Client) -> anyhow::Result<()> {
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&nsoffload::api::crd_yaml())?;
+    let name = crd.metadata.name.clone().unwrap_or_default();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(&name, &PatchParams::apply("bench").force(), &Patch::Apply(&crd))
+        .await?;
+    for _ in 0..100 {
+        let c = crds.get(&name).await?;
+        let established = c.status.and_then(|s| s.conditions).unwrap_or_default();
+        if established.iter().any(|c| c.type_ == "Established" && c.status == "True") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    create_namespace(client, SYSTEM).await
+}
+
+/// Creates namespace `name` (an existing one is fine).
+pub async fn create_namespace(client: &Client, name: &str) -> anyhow::Result<()> {
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}}))?;
+    match Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates `ns` and its NamespaceOffloading named `name` (default spec).
+pub async fn offloaded(client: &Client, ns: String, name: &str) -> anyhow::Result<()> {
+    let ns = ns.as_str();
+    create_namespace(client, ns).await?;
+    let o: NamespaceOffloading = serde_json::from_value(json!({
+        "apiVersion": "offloading.liqo.io/v1beta1", "kind": "NamespaceOffloading",
+        "metadata": {"name": name, "namespace": ns}, "spec": {}}))?;
+    Api::<NamespaceOffloading>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &o)
+        .await?;
+    Ok(())
+}
+
+/// Every NamespaceOffloading of the cluster, by paginated lists.
+pub async fn all_offloadings(client: &Client) -> anyhow::Result<Vec<NamespaceOffloading>> {
+    let api: Api<NamespaceOffloading> = Api::all(client.clone());
+    let mut out = Vec::new();
+    let mut params = ListParams::default().limit(500);
+    loop {
+        let page = api.list(&params).await?;
+        out.extend(page.items);
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => params = params.continue_token(&c),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Waits until `done` holds for the offloadings named `offloading` (polling every 2 s, at
+/// most `within`); the time it took.
+pub async fn wait_offloadings(
+    client: &Client,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&[NamespaceOffloading]) -> bool,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let all: Vec<NamespaceOffloading> = all_offloadings(client)
+            .await?
+            .into_iter()
+            .filter(|o| o.metadata.name.as_deref() == Some("offloading"))
+            .collect();
+        if done(&all) {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > within {
+            bail!("{what}: not reached within {within:?}");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// `apiserver_request_total` summed by verb (all clients), from the API server's metrics.
+pub async fn requests_by_verb(client: &Client) -> anyhow::Result<BTreeMap<String, f64>> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(req).await?;
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let verb = line
+            .split("verb=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("?");
+        let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        *out.entry(verb.to_owned()).or_default() += n;
+    }
+    Ok(out)
+}
+
+/// `after - before`, by verb, as a one-line summary.
+pub fn verbs_delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> String {
+    after
+        .iter()
+        .map(|(v, n)| (v, n - before.get(v).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .map(|(v, d)| format!("{v} {d:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
