@@ -7,6 +7,10 @@
 //! reconciler matches virtual nodes with a selector that is already known to be well formed.
 //! Parsing reports every problem at once, each naming its field path, so a user fixes the
 //! whole selector in one go.
+//!
+//! A third user, `explain`, reads pods' required node affinity with the same code, the way the
+//! kube-scheduler reads it ([`SchedulingTerms`]: a term that is empty or malformed matches no
+//! node instead of being an error), and asks which requirement a node fails.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -118,9 +122,117 @@ impl Term {
         if self.expressions.is_empty() && self.fields.is_empty() {
             return false;
         }
-        self.expressions.iter().all(|r| r.matches(labels))
-            && self.fields.iter().all(|r| r.matches(node_name))
+        self.first_failure(node_name, labels).is_none()
     }
+
+    /// The first requirement the node fails, expressions before fields (`None`: all hold).
+    fn first_failure(&self, node_name: &str, labels: &BTreeMap<String, String>) -> Option<Failed> {
+        if let Some(i) = self.expressions.iter().position(|r| !r.matches(labels)) {
+            return Some(Failed::Expression(i));
+        }
+        self.fields
+            .iter()
+            .position(|r| !r.matches(node_name))
+            .map(Failed::Field)
+    }
+}
+
+/// Which requirement of a term a node fails: its index in the term's `matchExpressions` or
+/// `matchFields`, as written (a term only matches when every requirement parsed, so the
+/// indexes are those of the original term).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// `matchExpressions[i]`.
+    Expression(usize),
+    /// `matchFields[i]`.
+    Field(usize),
+}
+
+/// How one term of a pod's required node affinity fares against one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TermOutcome {
+    /// Every requirement holds.
+    Matches,
+    /// The term has no requirement, so it matches no node.
+    Empty,
+    /// A requirement cannot be parsed, so the term matches no node; the problems, for people.
+    Invalid(String),
+    /// The node fails this requirement (the first one it fails).
+    Fails(Failed),
+}
+
+/// One term read the scheduler's way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LenientTerm {
+    Empty,
+    Invalid(String),
+    Parsed(Term),
+}
+
+/// A pod's required node affinity, read as the kube-scheduler reads it.
+///
+/// The cluster selector's [`parse_terms`] is a validation: an empty or malformed term is an
+/// error the user must fix. The scheduler instead matches what it can: an empty term and a
+/// term with a requirement it cannot parse match no node, and the other terms still count.
+/// Both readings share the requirement parser and the matching code, so a term that parses
+/// means the same in both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulingTerms {
+    terms: Vec<LenientTerm>,
+}
+
+impl SchedulingTerms {
+    /// Reads the terms; never fails.
+    pub fn parse(terms: &[NodeSelectorTerm]) -> Self {
+        let terms = terms
+            .iter()
+            .enumerate()
+            .map(|(i, term)| {
+                if term_is_empty(term) {
+                    return LenientTerm::Empty;
+                }
+                let mut errors = Vec::new();
+                let parsed = parse_term(term, &format!("nodeSelectorTerms[{i}]"), &mut errors);
+                if errors.is_empty() {
+                    LenientTerm::Parsed(parsed)
+                } else {
+                    LenientTerm::Invalid(SelectorError { errors }.to_string())
+                }
+            })
+            .collect();
+        SchedulingTerms { terms }
+    }
+
+    /// One outcome per term, in order.
+    pub fn outcomes(&self, node_name: &str, labels: &BTreeMap<String, String>) -> Vec<TermOutcome> {
+        self.terms
+            .iter()
+            .map(|t| match t {
+                LenientTerm::Empty => TermOutcome::Empty,
+                LenientTerm::Invalid(m) => TermOutcome::Invalid(m.clone()),
+                LenientTerm::Parsed(t) => match t.first_failure(node_name, labels) {
+                    None => TermOutcome::Matches,
+                    Some(f) => TermOutcome::Fails(f),
+                },
+            })
+            .collect()
+    }
+
+    /// Whether some term matches the node (zero terms match no node, as in the scheduler).
+    pub fn matches(&self, node_name: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.terms.iter().any(|t| match t {
+            LenientTerm::Parsed(t) => t.matches(node_name, labels),
+            LenientTerm::Empty | LenientTerm::Invalid(_) => false,
+        })
+    }
+}
+
+fn term_is_empty(term: &NodeSelectorTerm) -> bool {
+    term.match_expressions
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+        && term.match_fields.as_deref().unwrap_or_default().is_empty()
 }
 
 /// A cluster selector known to be well formed, ready to match virtual nodes.
@@ -181,9 +293,7 @@ pub fn parse_terms(terms: &[NodeSelectorTerm]) -> Result<ParsedSelector, Selecto
     let mut parsed = Vec::with_capacity(terms.len());
     for (i, term) in terms.iter().enumerate() {
         let path = format!("{TERMS_PATH}[{i}]");
-        let expressions = term.match_expressions.as_deref().unwrap_or_default();
-        let fields = term.match_fields.as_deref().unwrap_or_default();
-        if expressions.is_empty() && fields.is_empty() {
+        if term_is_empty(term) {
             errors.push(FieldError {
                 path: path.clone(),
                 message: "a term needs at least one matchExpressions or matchFields entry \
@@ -191,26 +301,33 @@ pub fn parse_terms(terms: &[NodeSelectorTerm]) -> Result<ParsedSelector, Selecto
                     .to_owned(),
             });
         }
-        let mut out = Term::default();
-        for (j, req) in expressions.iter().enumerate() {
-            let path = format!("{path}.matchExpressions[{j}]");
-            if let Some(r) = parse_expression(req, &path, &mut errors) {
-                out.expressions.push(r);
-            }
-        }
-        for (j, req) in fields.iter().enumerate() {
-            let path = format!("{path}.matchFields[{j}]");
-            if let Some(r) = parse_field(req, &path, &mut errors) {
-                out.fields.push(r);
-            }
-        }
-        parsed.push(out);
+        parsed.push(parse_term(term, &path, &mut errors));
     }
     if errors.is_empty() {
         Ok(ParsedSelector { terms: parsed })
     } else {
         Err(SelectorError { errors })
     }
+}
+
+/// Parses one term's requirements (whose paths start with `path`), recording their problems.
+fn parse_term(term: &NodeSelectorTerm, path: &str, errors: &mut Vec<FieldError>) -> Term {
+    let mut out = Term::default();
+    let expressions = term.match_expressions.as_deref().unwrap_or_default();
+    for (j, req) in expressions.iter().enumerate() {
+        let path = format!("{path}.matchExpressions[{j}]");
+        if let Some(r) = parse_expression(req, &path, errors) {
+            out.expressions.push(r);
+        }
+    }
+    let fields = term.match_fields.as_deref().unwrap_or_default();
+    for (j, req) in fields.iter().enumerate() {
+        let path = format!("{path}.matchFields[{j}]");
+        if let Some(r) = parse_field(req, &path, errors) {
+            out.fields.push(r);
+        }
+    }
+    out
 }
 
 fn push(errors: &mut Vec<FieldError>, path: String, message: String) {
