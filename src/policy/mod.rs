@@ -5,14 +5,17 @@
 //! decodes requests, calls these functions and encodes the answer.
 
 mod affinity;
+pub mod explain;
 pub mod gate;
 pub mod label_selector;
 pub mod mutate;
 pub mod namespace;
 pub mod naming;
+pub mod nodes;
 pub(crate) mod object;
 pub mod patch;
 pub mod selector;
+pub mod selector_text;
 mod toleration;
 pub mod validate;
 
