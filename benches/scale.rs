@@ -27,14 +27,14 @@ mod kit;
 #[path = "scale/remotes.rs"]
 mod remotes;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use k8s_openapi::api::coordination::v1::Lease;
+use kit::{bulk, Server};
 use kube::api::Api;
 use kube::Client;
-use kit::{bulk, Server};
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -47,20 +47,34 @@ async fn client(path: &str) -> anyhow::Result<Client> {
 }
 
 /// Case `many`: N NamespaceOffloadings, no remote cluster.
-async fn many(home: &Client, kubeconfig: &str, n: usize, log: &PathBuf) -> anyhow::Result<()> {
+async fn many(home: &Client, kubeconfig: &str, n: usize, log: &Path) -> anyhow::Result<()> {
     kit::install(home).await?;
     let t = Instant::now();
-    bulk(n, 32, |i| kit::offloaded(home, format!("scale-{i}"), "offloading")).await?;
-    println!("many: {n} namespaces and NamespaceOffloadings created in {:.1} s", t.elapsed().as_secs_f64());
+    bulk(n, 32, |i| {
+        kit::offloaded(home, format!("scale-{i}"), "offloading")
+    })
+    .await?;
+    println!(
+        "many: {n} namespaces and NamespaceOffloadings created in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let before = kit::requests_by_verb(home).await?;
     let mut server = Server::start(kubeconfig.as_ref(), log)?;
     let ready = server.wait_ready(Duration::from_secs(300)).await?;
     let (rss_ready, _, _) = server.usage();
     let mut peak_fds = 0;
     let phases = {
-        let all_written = kit::wait_offloadings(home, Duration::from_secs(900), "every phase written", |all| {
-            all.len() >= n && all.iter().all(|o| o.status.as_ref().and_then(|s| s.offloading_phase).is_some())
-        });
+        let all_written = kit::wait_offloadings(
+            home,
+            Duration::from_secs(900),
+            "every phase written",
+            |all| {
+                all.len() >= n
+                    && all
+                        .iter()
+                        .all(|o| o.status.as_ref().and_then(|s| s.offloading_phase).is_some())
+            },
+        );
         tokio::pin!(all_written);
         loop {
             tokio::select! {
@@ -70,7 +84,9 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &PathBuf) -> anyho
         }
     };
     println!("many: ready after {:.1} s with RSS {rss_ready:.1} MiB; every phase written {:.1} s after ready", ready.as_secs_f64(), phases.as_secs_f64());
-    let hold = env("NSOFFLOAD_SCALE_HOLD").and_then(|v| v.parse().ok()).unwrap_or(300u64);
+    let hold = env("NSOFFLOAD_SCALE_HOLD")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300u64);
     let end = Instant::now() + Duration::from_secs(hold);
     let mut rss = Vec::new();
     while Instant::now() < end {
@@ -83,11 +99,16 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &PathBuf) -> anyho
     let min = rss.iter().cloned().fold(f64::MAX, f64::min);
     let max = rss.iter().cloned().fold(0.0, f64::max);
     println!("many: after {hold} s: RSS {rss_end:.1} MiB (min {min:.1}, max {max:.1}); fds {fds_end} (peak {peak_fds}); CPU {cpu:.1} s");
-    let lease = Api::<Lease>::namespaced(home.clone(), kit::SYSTEM).get("nsoffload-reconciler").await?;
+    let lease = Api::<Lease>::namespaced(home.clone(), kit::SYSTEM)
+        .get("nsoffload-reconciler")
+        .await?;
     let transitions = lease.spec.and_then(|s| s.lease_transitions).unwrap_or(0);
     println!("many: Lease transitions {transitions}");
     let after = kit::requests_by_verb(home).await?;
-    println!("many: API requests (all clients) {}", kit::verbs_delta(&before, &after));
+    println!(
+        "many: API requests (all clients) {}",
+        kit::verbs_delta(&before, &after)
+    );
     let exit = server.stop().await?;
     println!("many: SIGTERM -> exit {:.2} s", exit.as_secs_f64());
     drop(server);
@@ -98,10 +119,12 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &PathBuf) -> anyho
     let (rss, _, _) = again.usage();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let after = kit::requests_by_verb(home).await?;
-    let writes: f64 = ["PATCH", "PUT", "POST", "DELETE", "APPLY", "UPDATE", "CREATE"]
-        .iter()
-        .map(|v| after.get(*v).copied().unwrap_or(0.0) - before.get(*v).copied().unwrap_or(0.0))
-        .sum();
+    let writes: f64 = [
+        "PATCH", "PUT", "POST", "DELETE", "APPLY", "UPDATE", "CREATE",
+    ]
+    .iter()
+    .map(|v| after.get(*v).copied().unwrap_or(0.0) - before.get(*v).copied().unwrap_or(0.0))
+    .sum();
     println!("many: restart with {n} converged: ready after {:.2} s, RSS {rss:.1} MiB; writes in its first 30 s: {writes:.0} (all clients; the Lease renewals among them)", ready.as_secs_f64());
     again.stop().await?;
     Ok(())
@@ -111,13 +134,20 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &PathBuf) -> anyho
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(home_path) = env("NSOFFLOAD_SCALE_HOME") else {
-        eprintln!("scale: set NSOFFLOAD_SCALE_HOME (make bench-scale starts the clusters and sets it)");
+        eprintln!(
+            "scale: set NSOFFLOAD_SCALE_HOME (make bench-scale starts the clusters and sets it)"
+        );
         std::process::exit(2);
     };
     let home = client(&home_path).await.context("home cluster")?;
-    let log = PathBuf::from(env("NSOFFLOAD_SCALE_LOG").unwrap_or_else(|| "scale-server.log".into()));
+    let log =
+        PathBuf::from(env("NSOFFLOAD_SCALE_LOG").unwrap_or_else(|| "scale-server.log".into()));
     let case = env("NSOFFLOAD_SCALE_CASE").unwrap_or_else(|| "many".into());
-    let n = |default: usize| env("NSOFFLOAD_SCALE_N").and_then(|v| v.parse().ok()).unwrap_or(default);
+    let n = |default: usize| {
+        env("NSOFFLOAD_SCALE_N")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
     match case.as_str() {
         "many" => many(&home, &home_path, n(10_000), &log).await,
         "remotes" => {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use futures_util::{stream, StreamExt, TryStreamExt};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use nsoffload::api::NamespaceOffloading;
@@ -72,7 +72,12 @@ impl Server {
             .unwrap_or(0.0);
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
         let ticks: f64 = [11, 12]
             .iter()
             .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<f64>().ok()))
@@ -114,7 +119,9 @@ impl Server {
 
 async fn readyz(admin: u16) -> Option<u16> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", admin)).await.ok()?;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", admin))
+        .await
+        .ok()?;
     s.write_all(b"GET /readyz HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
         .await
         .ok()?;
@@ -142,12 +149,19 @@ pub async fn install(client: &Client) -> anyhow::Result<()> {
     let crd: CustomResourceDefinition = serde_yaml::from_str(&nsoffload::api::crd_yaml())?;
     let name = crd.metadata.name.clone().unwrap_or_default();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(&name, &PatchParams::apply("bench").force(), &Patch::Apply(&crd))
-        .await?;
+    crds.patch(
+        &name,
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(&crd),
+    )
+    .await?;
     for _ in 0..100 {
         let c = crds.get(&name).await?;
         let established = c.status.and_then(|s| s.conditions).unwrap_or_default();
-        if established.iter().any(|c| c.type_ == "Established" && c.status == "True") {
+        if established
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -226,13 +240,20 @@ pub async fn requests_by_verb(client: &Client) -> anyhow::Result<BTreeMap<String
     let req = http::Request::get("/metrics").body(Vec::new())?;
     let text = client.request_text(req).await?;
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
         let verb = line
             .split("verb=\"")
             .nth(1)
             .and_then(|r| r.split('"').next())
             .unwrap_or("?");
-        let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let n: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         *out.entry(verb.to_owned()).or_default() += n;
     }
     Ok(out)

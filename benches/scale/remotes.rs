@@ -1,7 +1,7 @@
 //! Case `remotes`: N NamespaceOffloadings over three real remote clusters, beside floors
 //! measured in the same run by a plain client.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -40,13 +40,16 @@ async fn peer(home: &Client, id: &str, kubeconfig: &str) -> anyhow::Result<()> {
 async fn floor_one(home: &Client, remotes: &[Remote], i: usize) -> anyhow::Result<()> {
     let ns = format!("floor-{i}");
     let api: Api<NamespaceOffloading> = Api::namespaced(home.clone(), &ns);
-    let fin = json!({"metadata": {"finalizers": ["namespaceoffloading-controller.liqo.io/finalizer"]}});
+    let fin =
+        json!({"metadata": {"finalizers": ["namespaceoffloading-controller.liqo.io/finalizer"]}});
     api.patch("floor", &PatchParams::default(), &Patch::Merge(&fin))
         .await?;
     for (id, _, client) in remotes {
-        let twin: Namespace = serde_json::from_value(json!({"metadata": {"name": format!("{ns}-home"),
+        let twin: Namespace = serde_json::from_value(
+            json!({"metadata": {"name": format!("{ns}-home"),
             "labels": {"liqo.io/remote-cluster-id": "home"},
-            "annotations": {"liqo.io/original-name": ns, "offloading.liqo.io/owner": format!("home/{ns}")}}}))?;
+            "annotations": {"liqo.io/original-name": ns, "offloading.liqo.io/owner": format!("home/{ns}")}}}),
+        )?;
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &twin)
             .await
@@ -62,8 +65,19 @@ async fn floor_one(home: &Client, remotes: &[Remote], i: usize) -> anyhow::Resul
 async fn remaining(remotes: &[Remote], prefix: &str) -> anyhow::Result<usize> {
     let mut n = 0;
     for (_, _, c) in remotes {
-        let list = Api::<Namespace>::all(c.clone()).list(&ListParams::default()).await?;
-        n += list.items.iter().filter(|ns| ns.metadata.name.as_deref().is_some_and(|m| m.starts_with(prefix))).count();
+        let list = Api::<Namespace>::all(c.clone())
+            .list(&ListParams::default())
+            .await?;
+        n += list
+            .items
+            .iter()
+            .filter(|ns| {
+                ns.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with(prefix))
+            })
+            .count();
     }
     Ok(n)
 }
@@ -71,25 +85,44 @@ async fn remaining(remotes: &[Remote], prefix: &str) -> anyhow::Result<usize> {
 async fn wait_gone(remotes: &[Remote], prefix: &str, within: Duration) -> anyhow::Result<Duration> {
     let start = Instant::now();
     while remaining(remotes, prefix).await? > 0 {
-        anyhow::ensure!(start.elapsed() < within, "{prefix}* namespaces not gone within {within:?}");
+        anyhow::ensure!(
+            start.elapsed() < within,
+            "{prefix}* namespaces not gone within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(start.elapsed())
 }
 
-pub async fn run(home: &Client, kubeconfig: &str, remotes: &[Remote], n: usize, log: &PathBuf) -> anyhow::Result<()> {
+pub async fn run(
+    home: &Client,
+    kubeconfig: &str,
+    remotes: &[Remote],
+    n: usize,
+    log: &Path,
+) -> anyhow::Result<()> {
     kit::install(home).await?;
     for (id, path, _) in remotes {
         peer(home, id, path).await?;
     }
     let k = remotes.len();
-    bulk(n, 32, |i| kit::offloaded(home, format!("floor-{i}"), "floor")).await?;
+    bulk(n, 32, |i| {
+        kit::offloaded(home, format!("floor-{i}"), "floor")
+    })
+    .await?;
     let t = Instant::now();
     bulk(n, FLOOR_CONCURRENCY, |i| floor_one(home, remotes, i)).await?;
     let floor = t.elapsed();
-    println!("remotes: floor: {n} objects ready by a plain client ({} writes) in {:.1} s", n * (2 + k), floor.as_secs_f64());
+    println!(
+        "remotes: floor: {n} objects ready by a plain client ({} writes) in {:.1} s",
+        n * (2 + k),
+        floor.as_secs_f64()
+    );
 
-    bulk(n, 32, |i| kit::offloaded(home, format!("scale-{i}"), "offloading")).await?;
+    bulk(n, 32, |i| {
+        kit::offloaded(home, format!("scale-{i}"), "offloading")
+    })
+    .await?;
     let mut server = Server::start(Path::new(kubeconfig), log)?;
     let ready = server.wait_ready(Duration::from_secs(300)).await?;
     let mut peak = server.usage().0;
@@ -97,7 +130,9 @@ pub async fn run(home: &Client, kubeconfig: &str, remotes: &[Remote], n: usize, 
         all.len() >= n
             && all.iter().all(|o| {
                 o.status.as_ref().and_then(|s| s.offloading_phase) == Some(OffloadingPhase::Ready)
-                    && o.status.as_ref().is_some_and(|s| s.observed_generation == o.metadata.generation)
+                    && o.status
+                        .as_ref()
+                        .is_some_and(|s| s.observed_generation == o.metadata.generation)
             })
     });
     tokio::pin!(all_ready);
@@ -114,16 +149,13 @@ pub async fn run(home: &Client, kubeconfig: &str, remotes: &[Remote], n: usize, 
 
     // Unoffloading, beside the time the remote namespace controllers need for as many.
     let t = Instant::now();
-    bulk(n, FLOOR_CONCURRENCY, |i| {
-        let home = home.clone();
-        async move {
-            for (_, _, c) in remotes {
-                let _ = Api::<Namespace>::all(c.clone())
-                    .delete(&format!("floor-{i}-home"), &DeleteParams::default())
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(drop(home))
+    bulk(n, FLOOR_CONCURRENCY, |i| async move {
+        for (_, _, c) in remotes {
+            Api::<Namespace>::all(c.clone())
+                .delete(&format!("floor-{i}-home"), &DeleteParams::default())
+                .await?;
         }
+        Ok::<_, anyhow::Error>(())
     })
     .await?;
     let floor_gone = t.elapsed() + wait_gone(remotes, "floor-", Duration::from_secs(900)).await?;
@@ -136,7 +168,10 @@ pub async fn run(home: &Client, kubeconfig: &str, remotes: &[Remote], n: usize, 
         }
     })
     .await?;
-    kit::wait_offloadings(home, Duration::from_secs(900), "all unoffloaded", |all| all.is_empty()).await?;
+    kit::wait_offloadings(home, Duration::from_secs(900), "all unoffloaded", |all| {
+        all.is_empty()
+    })
+    .await?;
     let unoffload = t.elapsed();
     println!(
         "remotes: unoffload {n} x {k} in {:.1} s; remote namespace controllers alone {:.1} s; ratio {:.2}",

@@ -176,13 +176,15 @@ impl<'a, O: Deserialize<'a>> Pending<'a, O> {
 impl<'a, O> Pending<'a, O> {
     fn open(webhook: Webhook, review: review::Review<'a, O>) -> Self {
         let req = &review.request;
+        // `object_name`, not `name`: JSON logs write the span's own name under `name` in the
+        // same object, and log pipelines keep only one value per key.
         let span = tracing::info_span!(
             "admission",
             webhook = webhook.name(),
             uid = %req.uid,
             kind = %req.kind.kind,
             namespace = req.namespace.as_deref().unwrap_or(""),
-            name = req.name.as_deref().unwrap_or(""),
+            object_name = req.name.as_deref().unwrap_or(""),
             operation = %req.operation,
             allowed = field::Empty,
             patched = field::Empty,

@@ -9,6 +9,7 @@ pub mod args;
 mod certs;
 mod completions;
 pub mod kubeconfig;
+mod logs;
 mod manifests;
 pub mod offload;
 mod serve;

@@ -118,7 +118,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     pub(super) fn run(self) -> anyhow::Result<()> {
-        init_logs(self.log_format);
+        super::logs::init(self.log_format);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -323,24 +323,6 @@ async fn become_ready(
             }
         }
     }
-}
-
-/// Sets up `tracing` output; the level comes from `RUST_LOG` (default `info`).
-fn init_logs(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
-    };
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -167,50 +166,26 @@ async fn run_watch<K, V>(
     }
 }
 
-/// Starts the watches of cluster mode, feeding `store`. The returned receiver turns true
-/// once every watch has synced.
+/// Starts the watch of cluster mode, feeding `store`. The returned receiver turns true once it
+/// has synced. Only NamespaceOffloadings are watched: admission reads nothing else (the API
+/// server's namespaceSelector already chose the namespaces whose pods are sent).
 pub fn start_watches(
     client: Client,
     store: Arc<Store>,
     cancel: CancellationToken,
 ) -> watch::Receiver<bool> {
-    let (nsoff_tx, mut nsoff_rx) = watch::channel(false);
-    let (ns_tx, mut ns_rx) = watch::channel(false);
-    let nsoffs: Api<DynamicObject> = Api::all_with(client.clone(), &nsoff_resource());
-    let s = store.clone();
+    let (synced_tx, synced_rx) = watch::channel(false);
+    let nsoffs: Api<DynamicObject> = Api::all_with(client, &nsoff_resource());
     tokio::spawn(run_watch(
         nsoffs,
         "namespaceoffloadings",
         offloading_entry,
         |o: &DynamicObject| o.namespace(),
-        move |map| s.update(|snap| snap.with_offloadings(map.clone())),
-        nsoff_tx,
-        cancel.clone(),
-    ));
-    let namespaces: Api<Namespace> = Api::all(client);
-    tokio::spawn(run_watch(
-        namespaces,
-        "namespaces",
-        |n: &Namespace| {
-            let mut n = n.clone();
-            n.metadata.managed_fields = None;
-            Some((n.name_any(), n))
-        },
-        |n: &Namespace| n.metadata.name.clone(),
-        move |map| store.update(|snap| snap.with_namespaces(map.clone())),
-        ns_tx,
+        move |map| store.update(|snap| snap.with_offloadings(map.clone())),
+        synced_tx,
         cancel,
     ));
-    let (all_tx, all_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let both = async {
-            nsoff_rx.wait_for(|s| *s).await.is_ok() && ns_rx.wait_for(|s| *s).await.is_ok()
-        };
-        if both.await {
-            all_tx.send_replace(true);
-        }
-    });
-    all_rx
+    synced_rx
 }
 
 /// Live reads through the API server (the cache-miss path of the pod gate).
