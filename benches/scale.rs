@@ -27,6 +27,7 @@ mod kit;
 #[path = "scale/remotes.rs"]
 mod remotes;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -119,13 +120,17 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &Path) -> anyhow::
     let (rss, _, _) = again.usage();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let after = kit::requests_by_verb(home).await?;
-    let writes: f64 = [
-        "PATCH", "PUT", "POST", "DELETE", "APPLY", "UPDATE", "CREATE",
-    ]
-    .iter()
-    .map(|v| after.get(*v).copied().unwrap_or(0.0) - before.get(*v).copied().unwrap_or(0.0))
-    .sum();
-    println!("many: restart with {n} converged: ready after {:.2} s, RSS {rss:.1} MiB; writes in its first 30 s: {writes:.0} (all clients; the Lease renewals among them)", ready.as_secs_f64());
+    let writes = |m: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+        m.iter()
+            .filter(|(k, _)| k.contains(' '))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    println!(
+        "many: restart with {n} converged: ready after {:.2} s, RSS {rss:.1} MiB; writes in its first 30 s (all clients): {}",
+        ready.as_secs_f64(),
+        kit::verbs_delta(&writes(&before), &writes(&after))
+    );
     again.stop().await?;
     Ok(())
 }

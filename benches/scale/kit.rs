@@ -235,26 +235,34 @@ pub async fn wait_offloadings(
     }
 }
 
-/// `apiserver_request_total` summed by verb (all clients), from the API server's metrics.
+/// `apiserver_request_total` summed by verb (all clients), from the API server's metrics;
+/// writes (every verb but GET, LIST and WATCH) also by `VERB resource`.
 pub async fn requests_by_verb(client: &Client) -> anyhow::Result<BTreeMap<String, f64>> {
     let req = http::Request::get("/metrics").body(Vec::new())?;
     let text = client.request_text(req).await?;
+    let label = |line: &str, name: &str| {
+        line.split(&format!("{name}=\""))
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("?")
+            .to_owned()
+    };
     let mut out = BTreeMap::new();
     for line in text
         .lines()
         .filter(|l| l.starts_with("apiserver_request_total{"))
     {
-        let verb = line
-            .split("verb=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("?");
+        let verb = label(line, "verb");
         let n: f64 = line
             .rsplit(' ')
             .next()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0);
-        *out.entry(verb.to_owned()).or_default() += n;
+        if !matches!(verb.as_str(), "GET" | "LIST" | "WATCH") {
+            *out.entry(format!("{verb} {}", label(line, "resource")))
+                .or_default() += n;
+        }
+        *out.entry(verb).or_default() += n;
     }
     Ok(out)
 }
