@@ -1,19 +1,17 @@
-//! The `nsoffload` binary: parse arguments, install the crypto provider, run.
+//! The `nsoffload` binary: parse arguments, install the crypto provider, run, and turn the
+//! result into an exit status (0 success, 1 failure, 2 usage error; see `cli::exit`).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use nsoffload::cli::Cli;
+use nsoffload::cli::{exit, Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     nsoffload::server::tls::install_crypto_provider();
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => exit::report(&e),
     }
 }

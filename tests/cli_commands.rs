@@ -196,7 +196,8 @@ fn bad_flags_fail_before_connecting_and_say_why() {
     ];
     for (args, message) in cases {
         let out = nsoffload(args);
-        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        // Usage errors: exit 2, like clap's own.
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert_eq!(text(&out.stderr), message, "{args:?}");
         assert_eq!(text(&out.stdout), "", "{args:?}");
     }
@@ -232,7 +233,10 @@ fn without_a_cluster_the_error_says_how_to_point_at_one() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with("error: no Kubernetes configuration"),
+        err.starts_with(
+            "error: no Kubernetes configuration found: $KUBECONFIG names \
+             /nonexistent/nsoffload-test-kubeconfig, which does not exist"
+        ),
         "{err}"
     );
     let out = nsoffload(&[
@@ -244,9 +248,9 @@ fn without_a_cluster_the_error_says_how_to_point_at_one() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(
-        err.starts_with("error: cannot read kubeconfig /nonexistent/kc"),
-        "{err}"
+    assert_eq!(
+        err,
+        "error: cannot read kubeconfig /nonexistent/kc (--kubeconfig): no such file\n"
     );
 }
 

@@ -3,11 +3,13 @@
 //! `serve`, `certs` and `manifests` run the server side; `offload`, `unoffload` and
 //! `completions` are the operator's client commands (their logic lives in `ctl`).
 //! Every flag of `serve` can also come from an `NSOFFLOAD_*` environment variable, which is how
-//! the Deployment configures it.
+//! the Deployment configures it. Every command's `--help` ends with examples; the exit
+//! statuses are the same for all (`exit`).
 
 pub mod args;
 mod certs;
 mod completions;
+pub mod exit;
 pub mod kubeconfig;
 mod logs;
 mod manifests;
@@ -19,7 +21,7 @@ use clap::{Parser, Subcommand};
 
 /// nsoffload: extend Kubernetes namespaces onto peered remote clusters.
 #[derive(Debug, Parser)]
-#[command(name = "nsoffload", version, about, long_about = None)]
+#[command(name = "nsoffload", version, about, long_about = None, after_help = exit::STATUS_HELP)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

@@ -7,11 +7,13 @@
 //! rather than waiting on a prompt nobody sees or guessing.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::args::HumanDuration;
+use super::exit::usage;
 use super::kubeconfig::KubeArgs;
 use crate::api::{NamespaceMappingStrategy, PodOffloadingStrategy};
 use crate::ctl::intent::{render, Flags, Format, Intent};
@@ -140,6 +142,13 @@ struct UnoffloadNamespace {
     kube: KubeArgs,
 }
 
+/// How long a connection to the API server may take: half the command's timeout, within
+/// 1 to 10 seconds, so an unreachable server is reported by its address before the command's
+/// own deadline ends the wait.
+fn connect_timeout(timeout: Duration) -> Duration {
+    (timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(10))
+}
+
 /// Connects, then runs `flow` on a small runtime, reporting to stdout (progress) and stderr
 /// (warnings, failures); the spinner is drawn only when stdout is a terminal.
 fn run_flow<F>(
@@ -154,7 +163,7 @@ where
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let client = kube.client().await?;
+        let client = kube.client(connect_timeout(timeout.0)).await?;
         let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
         let tty = out.is_terminal();
         let mut report = Reporter::new(&mut out, &mut err, tty);
@@ -190,13 +199,17 @@ impl OffloadArgs {
             pod: a.pod_offloading_strategy,
             selectors: a.selectors,
         };
-        let intent = Intent::new(flags, &a.namespaces)?;
+        let intent = Intent::new(flags, &a.namespaces).map_err(usage)?;
         if let Some(format) = a.output {
             let objects = intent
                 .namespaces
                 .iter()
                 .map(|ns| intent.object(ns, None))
-                .collect::<Result<Vec<_>, CtlError>>()?;
+                .collect::<Result<Vec<_>, CtlError>>()
+                .map_err(|e| match e {
+                    CtlError::Invalid(_) => usage(e),
+                    other => other.into(),
+                })?;
             print!("{}", render(&objects, format)?);
             return Ok(());
         }
@@ -253,7 +266,7 @@ impl UnoffloadArgs {
         let mut namespaces: Vec<String> = Vec::new();
         for ns in a.namespaces {
             if let Err(e) = check_dns1123_label(&ns) {
-                bail!("{ns:?} is not a namespace name: it {e}");
+                return Err(usage(format!("{ns:?} is not a namespace name: it {e}")));
             }
             if !namespaces.contains(&ns) {
                 namespaces.push(ns);
@@ -261,10 +274,12 @@ impl UnoffloadArgs {
         }
         match confirmation(a.yes, std::io::stdin().is_terminal()) {
             Confirm::Proceed => {}
-            Confirm::Refuse => bail!(
-                "unoffloading deletes the twin namespaces and everything in them; stdin is not \
-                 a terminal to confirm, so pass --yes"
-            ),
+            Confirm::Refuse => {
+                return Err(usage(
+                    "unoffloading deletes the twin namespaces and everything in them; stdin is \
+                     not a terminal to confirm, so pass --yes",
+                ))
+            }
             Confirm::Ask => {
                 if !ask(&namespaces)? {
                     bail!("not confirmed; nothing was changed");
@@ -298,6 +313,15 @@ mod tests {
         for no in ["", "\n", "n", "no", "yess", "ok", "y e s"] {
             assert!(!accepted(no), "{no:?}");
         }
+    }
+
+    #[test]
+    fn connections_give_up_before_the_command_does() {
+        let secs = Duration::from_secs;
+        assert_eq!(connect_timeout(secs(20)), secs(10));
+        assert_eq!(connect_timeout(secs(120)), secs(10));
+        assert_eq!(connect_timeout(secs(6)), secs(3));
+        assert_eq!(connect_timeout(secs(0)), secs(1));
     }
 
     #[test]

@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
+use anyhow::Context as _;
+use kube::Client;
 use rustls::server::ResolvesServerCert;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::exit::usage;
+use super::kubeconfig::{self, Environment};
 use crate::registration::manager::{CertManager, ManagedCerts};
 use crate::server::metrics::Metrics;
 use crate::server::tls::ReloadingCert;
@@ -49,18 +50,7 @@ impl StateSource {
         kubeconfig: Option<PathBuf>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let config = match kubeconfig {
-            Some(path) => {
-                let kc = Kubeconfig::read_from(&path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-                    .await
-                    .context("invalid kubeconfig")?
-            }
-            None => Config::infer()
-                .await
-                .context("no Kubernetes configuration (in-cluster or $KUBECONFIG)")?,
-        };
+        let config = kubeconfig::load(kubeconfig.as_deref(), None, &Environment::current()).await?;
         tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings and Namespaces");
         let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
         let store = Arc::new(Store::default());
@@ -107,8 +97,11 @@ impl CertSource {
                 config,
                 check_every,
             }),
-            (None, None, None) => bail!("standalone mode needs --tls-cert-file and --tls-key-file"),
-            _ => bail!("--tls-cert-file and --tls-key-file go together"),
+            (None, None, None) => Err(usage(
+                "standalone mode needs --tls-cert-file and --tls-key-file (nsoffload certs \
+                 writes a development pair)",
+            )),
+            _ => Err(usage("--tls-cert-file and --tls-key-file go together")),
         }
     }
 
@@ -152,7 +145,9 @@ impl CertSource {
 /// The host name of an `https://host[:port][/path]` URL (brackets kept off IPv6 literals).
 pub(super) fn url_host(url: &str) -> anyhow::Result<String> {
     let Some(rest) = url.strip_prefix("https://") else {
-        bail!("--webhook-url must start with https:// (got {url:?})")
+        return Err(usage(format!(
+            "--webhook-url must start with https:// (got {url:?})"
+        )));
     };
     let authority = rest.split('/').next().unwrap_or("");
     let host = if let Some(v6) = authority.strip_prefix('[') {
@@ -161,7 +156,7 @@ pub(super) fn url_host(url: &str) -> anyhow::Result<String> {
         authority.rsplit_once(':').map_or(authority, |(h, _)| h)
     };
     if host.is_empty() {
-        bail!("--webhook-url has no host (got {url:?})");
+        return Err(usage(format!("--webhook-url has no host (got {url:?})")));
     }
     Ok(host.to_owned())
 }
@@ -198,8 +193,10 @@ mod tests {
         );
         assert_eq!(url_host("https://[::1]:8443").unwrap(), "::1");
         assert_eq!(url_host("https://host").unwrap(), "host");
-        assert!(url_host("http://host").is_err());
-        assert!(url_host("https://").is_err());
+        for bad in ["http://host", "https://"] {
+            let err = url_host(bad).unwrap_err();
+            assert_eq!(super::super::exit::status(&err), super::super::exit::USAGE);
+        }
     }
 
     #[test]

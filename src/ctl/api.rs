@@ -78,10 +78,10 @@ async fn call(
     doing: &'static str,
     request: Request<Body>,
 ) -> Result<Option<Answer<Bytes>>, CtlError> {
-    let unreachable = |source| CtlError::Unreachable {
+    let unreachable = |error| CtlError::Unreachable {
         namespace: namespace.to_owned(),
         doing,
-        source,
+        error,
     };
     let response = client.send(request).await.map_err(unreachable)?;
     let (parts, body) = response.into_parts();
@@ -114,10 +114,10 @@ fn decode<T: DeserializeOwned>(
     doing: &'static str,
     body: &[u8],
 ) -> Result<T, CtlError> {
-    serde_json::from_slice(body).map_err(|source| CtlError::Decode {
+    serde_json::from_slice(body).map_err(|error| CtlError::Decode {
         namespace: namespace.to_owned(),
         doing,
-        source,
+        error,
     })
 }
 
@@ -136,7 +136,10 @@ fn request(
     }
     builder
         .body(Body::from(body))
-        .map_err(|e| CtlError::Invalid(format!("cannot build the request to {uri}: {e}")))
+        .map_err(|e| CtlError::Request {
+            message: e.to_string(),
+            uri,
+        })
 }
 
 /// Reads the NamespaceOffloading of `namespace`; `None` when there is none.
@@ -167,10 +170,10 @@ pub async fn apply(
 ) -> Result<Answer<NamespaceOffloading>, CtlError> {
     const DOING: &str = "apply its NamespaceOffloading";
     let namespace = object.metadata.namespace.as_deref().unwrap_or_default();
-    let body = serde_json::to_vec(object).map_err(|source| CtlError::Decode {
+    let body = serde_json::to_vec(object).map_err(|error| CtlError::Decode {
         namespace: namespace.to_owned(),
         doing: DOING,
-        source,
+        error,
     })?;
     let uri = format!(
         "{}?fieldManager={FIELD_MANAGER}&force=true",

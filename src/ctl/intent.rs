@@ -92,6 +92,16 @@ impl Intent {
                 .as_ref()
                 .map(|_| NamespaceMappingStrategy::SelectedName)
         });
+        // Asking for SelectedName is asking to choose the name: without one, the flags are
+        // incomplete, whatever an existing object says.
+        if mapping == Some(NamespaceMappingStrategy::SelectedName)
+            && flags.remote_namespace_name.is_none()
+        {
+            return invalid(
+                "--namespace-mapping-strategy SelectedName needs --remote-namespace-name"
+                    .to_owned(),
+            );
+        }
         Ok(Intent {
             mapping,
             remote_namespace_name: flags.remote_namespace_name,

@@ -160,12 +160,9 @@ fn selected_name_needs_a_remote_name() {
         mapping: Some(SelectedName),
         ..Flags::default()
     };
-    let err = Intent::new(flags, &names(&["shop"]))
-        .unwrap()
-        .object("shop", None)
-        .unwrap_err();
+    // Refused with the flags alone, before any existing object is read.
     assert_eq!(
-        err.to_string(),
+        invalid(flags, &["shop"]),
         "--namespace-mapping-strategy SelectedName needs --remote-namespace-name"
     );
 }

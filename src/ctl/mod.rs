@@ -9,6 +9,7 @@
 //! only parses arguments, builds the client and maps the outcome to an exit code.
 
 pub mod api;
+pub mod errors;
 pub mod intent;
 pub mod offload;
 pub mod progress;
@@ -50,19 +51,20 @@ pub enum CtlError {
         /// The API server's message.
         message: String,
     },
-    /// The API server could not be reached, or did not answer in time.
-    #[error("namespace {namespace}: cannot {doing}: {source}")]
+    /// The API server could not be reached, or the request failed on the way. The message
+    /// says the cause once (and, for the commands' client, names the server), so the error
+    /// is not also exposed as a `source` to print again.
+    #[error("namespace {namespace}: cannot {doing}: {}", errors::describe(error))]
     Unreachable {
         /// The local namespace.
         namespace: String,
         /// What was attempted.
         doing: &'static str,
         /// The transport error.
-        #[source]
-        source: kube::Error,
+        error: kube::Error,
     },
     /// The deadline (`--timeout`) passed before the API server answered.
-    #[error("namespace {namespace}: cannot {doing}: no answer within {}", human(*after))]
+    #[error("namespace {namespace}: cannot {doing}: no answer from the API server within {}", human(*after))]
     Timeout {
         /// The local namespace.
         namespace: String,
@@ -75,15 +77,22 @@ pub enum CtlError {
     #[error("cannot print the NamespaceOffloading: {0}")]
     Print(String),
     /// The API server answered with something that is not a NamespaceOffloading.
-    #[error("namespace {namespace}: cannot {doing}: unreadable answer: {source}")]
+    #[error("namespace {namespace}: cannot {doing}: unreadable answer: {error}")]
     Decode {
         /// The local namespace.
         namespace: String,
         /// What was attempted.
         doing: &'static str,
         /// Why it could not be read.
-        #[source]
-        source: serde_json::Error,
+        error: serde_json::Error,
+    },
+    /// A request could not be built (a name the API path cannot carry).
+    #[error("cannot build the request to {uri}: {message}")]
+    Request {
+        /// The path asked for.
+        uri: String,
+        /// Why.
+        message: String,
     },
 }
 
@@ -196,9 +205,10 @@ async fn poll(
                     continue;
                 }
                 // A network blip is retried until the deadline; the error is what is awaited.
-                Err(CtlError::Unreachable { source, .. }) => {
-                    Step::Pending(format!("cannot read the NamespaceOffloading: {source}"))
-                }
+                Err(CtlError::Unreachable { error, .. }) => Step::Pending(format!(
+                    "cannot read the NamespaceOffloading: {}",
+                    errors::describe(&error)
+                )),
                 Err(e) => {
                     report.error_line(&format!("error: {e}"));
                     Step::Done(Outcome::Failed)
