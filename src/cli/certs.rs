@@ -6,8 +6,17 @@ use anyhow::Context as _;
 
 use crate::registration::certs::generate;
 
+const EXAMPLES: &str = "\
+Examples:
+  # certs/ca.crt, ca.key, tls.crt, tls.key for localhost and 127.0.0.1, valid a year
+  nsoffload certs
+
+  # For a server other machines reach by name or address, valid 30 days
+  nsoffload certs --out /tmp/webhook-certs --host webhook.example --host 192.0.2.10 --days 30";
+
 /// Arguments of `nsoffload certs`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
 pub struct CertsArgs {
     /// Directory to write ca.crt, ca.key, tls.crt and tls.key into.
     #[arg(long, default_value = "certs")]
@@ -15,8 +24,9 @@ pub struct CertsArgs {
     /// DNS name or IP address the serving certificate is valid for (repeatable).
     #[arg(long = "host", default_values_t = ["localhost".to_owned(), "127.0.0.1".to_owned()])]
     hosts: Vec<String>,
-    /// Validity of the serving certificate, in days (the CA gets three times as long).
-    #[arg(long, default_value_t = 365)]
+    /// Validity of the serving certificate, in days, from 1 to 3650 (the CA gets three times
+    /// as long). `serve` refuses an expired certificate and warns a week before the end.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=3650))]
     days: i64,
 }
 

@@ -4,7 +4,13 @@
 //! There is no file watcher on purpose: a Kubernetes Secret volume updates by swapping a
 //! symlink to a new directory, which single-file watches miss. Instead the files are read
 //! again on a timer and the pair is swapped only when it changed *and* parses as a matching
-//! certificate and key; a half-written or broken pair is logged and the old one kept.
+//! certificate and key that has not expired; a half-written, broken or expired pair is logged
+//! and the old one kept.
+//!
+//! An expired certificate is refused at start-up: the API server would reject every TLS
+//! handshake, and every pod creation in an offloaded namespace would fail on a server that
+//! looks healthy. Within [`EXPIRY_WARNING`] of its end, the served certificate is warned about
+//! (once per certificate), besides the expiry metric.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,16 +35,17 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Why TLS material could not be used.
+/// Why TLS material could not be used. Each message says its cause itself, so none is also
+/// exposed as a `source` to be printed twice.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         /// The file.
         path: String,
         /// The cause.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The PEM holds no certificate.
     #[error("no certificate found in the certificate file")]
@@ -46,9 +53,94 @@ pub enum TlsError {
     /// The PEM holds no private key, or it is unreadable.
     #[error("no usable private key found in the key file")]
     NoKey,
-    /// rustls refused the pair (unsupported key type, key does not match the certificate…).
+    /// The key is not the certificate's.
+    #[error("the private key does not belong to the certificate (a key and certificate of different pairs?)")]
+    KeyMismatch,
+    /// The certificate's validity has ended.
+    #[error("the serving certificate {path} expired on {at}; renew it (for development: nsoffload certs --out DIR)")]
+    Expired {
+        /// The certificate file.
+        path: String,
+        /// Its `notAfter`, as [`utc_text`] writes it.
+        at: String,
+    },
+    /// rustls refused the pair (unsupported key type…).
     #[error("invalid certificate or key: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                TlsError::KeyMismatch
+            }
+            other => TlsError::Rustls(other),
+        }
+    }
+}
+
+/// How long before its end the served certificate is warned about: a week leaves time to
+/// renew it by hand.
+pub const EXPIRY_WARNING: Duration = Duration::from_secs(7 * 86_400);
+
+/// Where a certificate stands at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// Past its end.
+    Expired,
+    /// Ends within [`EXPIRY_WARNING`]; the seconds left.
+    EndingSoon(i64),
+    /// Ends later, or its end could not be read (then the metric stays unset too).
+    Valid,
+}
+
+/// Where a certificate ending at `not_after` stands at `now` (both Unix seconds).
+pub fn validity(not_after: Option<i64>, now: i64) -> Validity {
+    match not_after {
+        Some(end) if end <= now => Validity::Expired,
+        Some(end) if end - now < EXPIRY_WARNING.as_secs() as i64 => Validity::EndingSoon(end - now),
+        _ => Validity::Valid,
+    }
+}
+
+/// Unix seconds as people read a date: `2027-01-31 12:00:00 UTC`.
+pub fn utc_text(unix: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => format!("{unix} (Unix time)"),
+    }
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The end of the pair's leaf certificate (Unix seconds), when it can be read.
+pub fn not_after(pair: &CertifiedKey) -> Option<i64> {
+    pair.end_entity_cert()
+        .ok()
+        .and_then(|c| super::x509::not_after_unix(c))
+}
+
+/// Refuses a pair whose certificate (read from `path`) has expired.
+fn unexpired(pair: CertifiedKey, path: &Path) -> Result<CertifiedKey, TlsError> {
+    let end = not_after(&pair);
+    match (validity(end, now_unix()), end) {
+        (Validity::Expired, Some(end)) => Err(TlsError::Expired {
+            path: path.display().to_string(),
+            at: utc_text(end),
+        }),
+        _ => Ok(pair),
+    }
 }
 
 /// Parses a PEM certificate chain and key into a pair rustls can serve, checking that the key
@@ -79,17 +171,17 @@ pub struct ReloadingCert {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+    std::fs::read(path).map_err(|error| TlsError::Read {
         path: path.display().to_string(),
-        source,
+        error,
     })
 }
 
 impl ReloadingCert {
-    /// Loads the pair; fails when it is not valid now.
+    /// Loads the pair; fails when it is not valid now (unreadable, mismatched, expired).
     pub fn from_files(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
         let (cert, key) = (read(cert_path)?, read(key_path)?);
-        let pair = certified_key(&cert, &key)?;
+        let pair = unexpired(certified_key(&cert, &key)?, cert_path)?;
         Ok(ReloadingCert {
             cert_path: cert_path.to_owned(),
             key_path: key_path.to_owned(),
@@ -114,14 +206,17 @@ impl ReloadingCert {
             return Ok(false);
         }
         *last = (cert, key);
-        self.served.set(certified_key(&last.0, &last.1)?);
+        let pair = certified_key(&last.0, &last.1)?;
+        self.served.set(unexpired(pair, &self.cert_path)?);
         Ok(true)
     }
 
-    /// Reloads every `every` until `cancel` fires, logging changes and failures.
+    /// Reloads every `every` until `cancel` fires, logging changes and failures, and warns
+    /// (once per certificate) when the served one is about to end or has ended.
     pub async fn watch(self: Arc<Self>, every: Duration, cancel: CancellationToken) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut warned = None;
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -136,16 +231,13 @@ impl ReloadingCert {
                     tracing::warn!(error = %e, "serving certificate files changed but cannot be used; still serving the previous pair")
                 }
             }
+            warned = self.served.warn_expiry(&self.cert_path, warned);
         }
     }
 }
 
 fn record_expiry(gauge: &Gauge, pair: &CertifiedKey) {
-    if let Some(t) = pair
-        .end_entity_cert()
-        .ok()
-        .and_then(|c| super::x509::not_after_unix(c))
-    {
+    if let Some(t) = not_after(pair) {
         gauge.set(t);
     }
 }
@@ -173,6 +265,32 @@ impl ServedCert {
         record_expiry(&self.expiry, &pair);
         self.current.store(Arc::new(pair));
     }
+
+    /// Logs a warning when the served certificate (from `path`) ends within
+    /// [`EXPIRY_WARNING`], and an error once it has ended, unless `warned` already holds its
+    /// end and state. Returns what to pass next time.
+    fn warn_expiry(&self, path: &Path, warned: Option<(i64, bool)>) -> Option<(i64, bool)> {
+        let end = not_after(&self.current.load())?;
+        let state = validity(Some(end), now_unix());
+        let expired = state == Validity::Expired;
+        if state == Validity::Valid || warned == Some((end, expired)) {
+            return warned;
+        }
+        let (cert, at) = (path.display(), utc_text(end));
+        match state {
+            Validity::EndingSoon(left) => {
+                let within = match left / 86_400 {
+                    0 => format!("{} hour(s)", left / 3600),
+                    days => format!("{days} day(s)"),
+                };
+                tracing::warn!(%cert, expires = %at, "the serving certificate expires in {within}; renew it before then, or the API server will refuse the webhooks");
+            }
+            _ => {
+                tracing::error!(%cert, expired = %at, "the serving certificate has expired; the API server refuses the webhooks until it is renewed");
+            }
+        }
+        Some((end, expired))
+    }
 }
 
 impl ResolvesServerCert for ServedCert {
@@ -195,4 +313,85 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<ServerConf
         .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use time::{Duration as Span, OffsetDateTime};
+
+    use super::*;
+    use crate::registration::certs::{generate_ca, issue_serving};
+
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn validity_around_the_end() {
+        let now = 1_000_000_000;
+        assert_eq!(validity(Some(now - 1), now), Validity::Expired);
+        assert_eq!(validity(Some(now), now), Validity::Expired);
+        assert_eq!(validity(Some(now + 3600), now), Validity::EndingSoon(3600));
+        assert_eq!(
+            validity(Some(now + 7 * DAY - 1), now),
+            Validity::EndingSoon(7 * DAY - 1)
+        );
+        assert_eq!(validity(Some(now + 7 * DAY), now), Validity::Valid);
+        assert_eq!(validity(None, now), Validity::Valid);
+        assert_eq!(utc_text(2_524_607_999), "2049-12-31 23:59:59 UTC");
+    }
+
+    /// A pair written to `dir`, valid from two days ago for `days` (negative: already ended).
+    fn pair(dir: &Path, days: i64) -> (PathBuf, PathBuf, i64) {
+        let now = OffsetDateTime::now_utc();
+        let start = now - Span::days(2);
+        let ca = generate_ca(start, now + Span::days(30)).unwrap();
+        let end = now + Span::days(days);
+        let leaf = issue_serving(&ca.key_pem, &["localhost".into()], start, end).unwrap();
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&cert, leaf.cert_pem).unwrap();
+        std::fs::write(&key, leaf.key_pem).unwrap();
+        (cert, key, end.unix_timestamp())
+    }
+
+    #[test]
+    fn an_expired_certificate_is_refused_at_start_and_on_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, end) = pair(dir.path(), -1);
+        let err = ReloadingCert::from_files(&cert, &key).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the serving certificate {} expired on {}; renew it (for development: \
+                 nsoffload certs --out DIR)",
+                cert.display(),
+                utc_text(end)
+            )
+        );
+        let (cert, key, _) = pair(dir.path(), 30);
+        let served = ReloadingCert::from_files(&cert, &key).unwrap();
+        pair(dir.path(), -1);
+        assert!(matches!(served.reload(), Err(TlsError::Expired { .. })));
+    }
+
+    #[test]
+    fn a_key_of_another_pair_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _, _) = pair(dir.path(), 30);
+        let other = tempfile::tempdir().unwrap();
+        let (_, key, _) = pair(other.path(), 30);
+        let err = ReloadingCert::from_files(&cert, &key).unwrap_err();
+        assert!(matches!(err, TlsError::KeyMismatch), "{err}");
+    }
+
+    #[test]
+    fn an_ending_certificate_is_warned_about_once_per_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, end) = pair(dir.path(), 3);
+        let served = ReloadingCert::from_files(&cert, &key).unwrap().served;
+        let warned = served.warn_expiry(&cert, None);
+        assert_eq!(warned, Some((end, false)));
+        assert_eq!(served.warn_expiry(&cert, warned), warned);
+        let (cert, key, _) = pair(dir.path(), 300);
+        let served = ReloadingCert::from_files(&cert, &key).unwrap().served;
+        assert_eq!(served.warn_expiry(&cert, None), None);
+    }
 }
