@@ -7,9 +7,12 @@
 //! `progress` prints; `offload` and `unoffload` are the flows, which take a `kube::Client`
 //! so they run unchanged against a real cluster or a scripted one in tests. The `cli` module
 //! only parses arguments, builds the client and maps the outcome to an exit code.
+//! `explain` (SPEC §11) is the read-only command: it gathers what the pure explanation core
+//! (`policy::explain`) needs and prints its answer.
 
 pub mod api;
 pub mod errors;
+pub mod explain;
 pub mod intent;
 pub mod offload;
 pub mod progress;
