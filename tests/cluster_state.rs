@@ -60,7 +60,6 @@ fn only_readable_offloadings_named_offloading_become_entries() {
     .unwrap();
     assert_eq!(ns, "shop");
     assert!(entry.gate.is_allowed());
-    assert!(entry.nsoff.metadata.managed_fields.is_none());
     assert!(offloading_entry(&obj(nsoff("shop", "other", json!({})))).is_none());
     assert!(offloading_entry(&obj(nsoff(
         "shop",

@@ -8,6 +8,7 @@
 //! NamespaceOffloading changes, not on every request.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use k8s_openapi::api::core::v1::Toleration;
 use serde::Deserialize;
@@ -65,6 +66,12 @@ pub enum MutateError {
     Refused(String),
 }
 
+/// The toleration Tv, and `[Tv]` for pods without tolerations: the same for every namespace,
+/// so built once rather than kept in each of thousands of cached policies.
+static TOLERATION: LazyLock<Value> =
+    LazyLock::new(|| serde_json::to_value(virtual_node_toleration()).unwrap_or(Value::Null));
+static TOLERATION_LIST: LazyLock<Value> = LazyLock::new(|| Value::Array(vec![TOLERATION.clone()]));
+
 /// What the policy imposes on one kind of pod: a selector (or nothing), or a refusal.
 type Imposed = Result<Option<ImposedSelector>, String>;
 
@@ -77,9 +84,6 @@ pub struct PodPolicy {
     /// For pods with the RuntimeClass: the `Remote` selector, only when the cluster selector
     /// has terms (SPEC §3.2).
     imposed_runtime_class: Imposed,
-    /// The toleration Tv, and `[Tv]` for pods without tolerations.
-    toleration: Value,
-    toleration_list: Value,
 }
 
 impl PodPolicy {
@@ -122,13 +126,10 @@ impl PodPolicy {
                 (imposed, runtime_class)
             }
         };
-        let toleration = serde_json::to_value(virtual_node_toleration()).unwrap_or(Value::Null);
         PodPolicy {
             strategy,
             imposed,
             imposed_runtime_class,
-            toleration_list: Value::Array(vec![toleration.clone()]),
-            toleration,
         }
     }
 
@@ -161,8 +162,8 @@ pub fn mutate<'p>(
             .any(tolerates_virtual_node)
         {
             ops.push(match spec.tolerations {
-                Some(_) => PatchOp::add("/spec/tolerations/-", Cow::Borrowed(&policy.toleration)),
-                None => PatchOp::add("/spec/tolerations", Cow::Borrowed(&policy.toleration_list)),
+                Some(_) => PatchOp::add("/spec/tolerations/-", Cow::Borrowed(&*TOLERATION)),
+                None => PatchOp::add("/spec/tolerations", Cow::Borrowed(&*TOLERATION_LIST)),
             });
         }
         &policy.imposed

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::{future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, DynamicObject, PartialObjectMeta, PostParams, Preconditions};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
@@ -124,9 +124,13 @@ pub async fn apply(
     }
 }
 
+/// A NamespaceOffloading's metadata.
+type NsoffMeta = PartialObjectMeta<DynamicObject>;
+
 struct QuickContext {
     client: Client,
-    nsoffs: Store<DynamicObject>,
+    /// NamespaceOffloadings, metadata only: the decision reads nothing else.
+    nsoffs: Store<NsoffMeta>,
     /// Readiness of `nsoffs`, which every reconcile observes.
     synced: Synced,
 }
@@ -149,7 +153,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action,
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     let name = ns.name_any();
-    let key = ObjectRef::new_with(NSOFF_NAME, nsoff_resource()).within(&name);
+    let key = ObjectRef::<NsoffMeta>::new_with(NSOFF_NAME, nsoff_resource()).within(&name);
     let cached = ctx.nsoffs.get(&key);
     let action = decide(&ns, cached.as_ref().map(|o| &o.metadata));
     apply(&ctx.client, &name, action)
@@ -169,13 +173,14 @@ fn error_policy(_: Arc<Namespace>, error: &QuickError, _: Arc<QuickContext>) -> 
 /// Runs the quick-offloading controller until `cancel`.
 pub async fn controller(client: Client, cancel: CancellationToken) {
     let resource = nsoff_resource();
-    let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+    let writer = reflector::store::Writer::<NsoffMeta>::new(resource.clone());
     let nsoffs = writer.as_reader();
     let (synced_tx, synced) = Synced::new();
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    // `Api<PartialObjectMeta<_>>` asks the API server for metadata only.
+    let api: Api<NsoffMeta> = Api::all_with(client.clone(), &resource);
     let watch = watcher::watcher(api, watcher::Config::default())
         .default_backoff()
-        .map_ok(|e| e.modify(cache::trim_dynamic));
+        .map_ok(|e| e.modify(|m: &mut NsoffMeta| m.metadata.managed_fields = None));
     let events = reflector::reflector(writer, watch)
         .inspect_ok(move |e| {
             if matches!(e, Event::InitDone) {
@@ -196,7 +201,7 @@ pub async fn controller(client: Client, cancel: CancellationToken) {
     Controller::for_stream(namespace_events.touched_objects(), namespaces)
         .watches_stream_with(
             events,
-            |o: DynamicObject| o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
+            |o: NsoffMeta| o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
             resource,
         )
         .graceful_shutdown_on(cancel.cancelled_owned())

@@ -28,8 +28,6 @@ pub use standalone::{load_standalone, parse_standalone, StandaloneError};
 /// One namespace's offloading, ready for admission.
 #[derive(Debug, Clone)]
 pub struct NamespaceEntry {
-    /// The NamespaceOffloading named `offloading` of the namespace.
-    pub nsoff: NamespaceOffloading,
     /// The admission gate's verdict for pods (SPEC §4).
     pub gate: Verdict,
     /// The precomputed pod mutation policy.
@@ -37,14 +35,12 @@ pub struct NamespaceEntry {
 }
 
 impl NamespaceEntry {
-    /// Precomputes the entry of `namespace` from its NamespaceOffloading.
+    /// Precomputes the entry of `namespace` from its NamespaceOffloading. Only the decisions
+    /// are kept, not the object: thousands of them are cached.
     pub fn new(namespace: &str, nsoff: NamespaceOffloading) -> Self {
-        let gate = gate(namespace, Some(&nsoff));
-        let policy = PodPolicy::new(&nsoff.spec);
         NamespaceEntry {
-            nsoff,
-            gate,
-            policy,
+            gate: gate(namespace, Some(&nsoff)),
+            policy: PodPolicy::new(&nsoff.spec),
         }
     }
 }
