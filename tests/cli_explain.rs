@@ -87,6 +87,12 @@ async fn existing_pod_in_a_ready_namespace_may_run() {
     let template = web_spec(json!({"tolerations": [tv()]}));
     let report = pod_flow("web-5d8f-x2x8p", |mut s| async move {
         expect_namespace(&mut s, true).await;
+        let st = status(1, "Ready", json!({"r1": ready(), "r2": ready()}));
+        expect_offloading(
+            &mut s,
+            Some(offloading(spec("LocalAndRemote", json!([])), st)),
+        )
+        .await;
         let pod = stored_pod(
             "web-5d8f-x2x8p",
             "2026-12-01T11:00:00Z",
@@ -95,12 +101,6 @@ async fn existing_pod_in_a_ready_namespace_may_run() {
         );
         expect_pod(&mut s, "web-5d8f-x2x8p", &pod).await;
         expect_replica_set(&mut s, template).await;
-        let st = status(1, "Ready", json!({"r1": ready(), "r2": ready()}));
-        expect_offloading(
-            &mut s,
-            Some(offloading(spec("LocalAndRemote", json!([])), st)),
-        )
-        .await;
         expect_nodes(&mut s).await;
         s.expect_done().await;
     })
@@ -117,6 +117,12 @@ async fn pending_pod_created_before_offloading_shows_the_scheduler_message() {
     let template = pod_spec.clone();
     let report = pod_flow("web-5d8f-x2x8p", |mut s| async move {
         expect_namespace(&mut s, true).await;
+        let st = status(1, "Ready", json!({"r1": ready(), "r2": ready()}));
+        expect_offloading(
+            &mut s,
+            Some(offloading(spec("LocalAndRemote", json!([])), st)),
+        )
+        .await;
         let pod = stored_pod(
             "web-5d8f-x2x8p",
             "2026-12-01T09:00:00Z",
@@ -125,12 +131,6 @@ async fn pending_pod_created_before_offloading_shows_the_scheduler_message() {
         );
         expect_pod(&mut s, "web-5d8f-x2x8p", &pod).await;
         expect_replica_set(&mut s, template).await;
-        let st = status(1, "Ready", json!({"r1": ready(), "r2": ready()}));
-        expect_offloading(
-            &mut s,
-            Some(offloading(spec("LocalAndRemote", json!([])), st)),
-        )
-        .await;
         expect_nodes(&mut s).await;
         let older = "0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector.";
         let last = "0/4 nodes are available: 1 node(s) had untolerated taint \
@@ -264,6 +264,7 @@ fn one_line_failure(error: ExplainError, want: &str) {
 async fn no_such_pod_is_one_line() {
     let error = pod_flow("nope", |mut s| async move {
         expect_namespace(&mut s, true).await;
+        expect_offloading(&mut s, Some(remote_only())).await;
         let path = format!("/api/v1/namespaces/{NS}/pods/nope");
         s.expect(http::Method::GET, &path)
             .await

@@ -228,7 +228,7 @@ pub async fn explain_pod(
 ) -> Result<Report, ExplainError> {
     let mut home = Home::new();
     // The namespace first: a missing namespace would otherwise read as a missing pod.
-    let enabled = namespace_enabled(client, ns).await?;
+    home.namespace(client, ns).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod = pods
         .get_opt(name)
@@ -239,12 +239,6 @@ pub async fn explain_pod(
             name: name.to_owned(),
         })?;
     let template = owner_template(client, ns, &pod).await;
-    let nsoffs: Api<NamespaceOffloading> = Api::namespaced(client.clone(), ns);
-    let nsoff = nsoffs
-        .get_opt(NSOFF_NAME)
-        .await
-        .map_err(|e| failed(format!("read the NamespaceOffloading of namespace {ns}"), e))?;
-    home.namespaces.insert(ns.to_owned(), (enabled, nsoff));
     home.nodes(client).await?;
     let json = serde_json::to_value(&pod).unwrap_or_default();
     home.runtime_class(client, &json).await?;
