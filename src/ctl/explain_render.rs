@@ -127,11 +127,14 @@ fn one(p: &mut Printer, report: &Report) {
     p.heading("Admission");
     p.rows(&admission(e));
     p.heading("Nodes");
-    let mut rows = nodes(&e.nodes);
+    p.rows(&nodes(&e.nodes));
     if let Some(message) = &report.scheduler_message {
-        rows.push(vec![plain("scheduler"), (message.clone(), Style::Warn)]);
+        // Apart from the node table, so its label does not widen the cluster column.
+        p.rows(&[vec![
+            plain("scheduler says:"),
+            (message.clone(), Style::Warn),
+        ]]);
     }
-    p.rows(&rows);
     p.heading("Verdict");
     p.rows(&verdict(e));
 }
