@@ -3,8 +3,13 @@ CARGO ?= cargo
 BIN := target/debug/nsoffload
 CLUSTER_ID ?= home
 STATE ?= manifests/examples/standalone.yaml
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# The image `make image` builds; the install manifests run nsoffload:$(VERSION).
+IMAGE ?= nsoffload:$(VERSION)
+# docker or podman; empty: the first that answers (`docker info`, then `podman info`).
+ENGINE ?=
 
-.PHONY: build run certs test lint manifests bench bench-soak bench-scale e2e e2e-faults e2e-local cluster-up cluster-down clean
+.PHONY: build run certs test lint manifests image bench bench-soak bench-scale e2e e2e-faults e2e-local cluster-up cluster-down clean
 
 build:
 	$(CARGO) build
@@ -56,7 +61,29 @@ lint:
 manifests: build
 	$(BIN) manifests --out manifests
 
+# Builds the image with docker or podman (see the Dockerfile); says so and fails when neither
+# can build here.
+image:
+	@engine="$(ENGINE)"; \
+	if [ -z "$$engine" ]; then \
+		if docker info >/dev/null 2>&1; then engine=docker; \
+		elif podman info >/dev/null 2>&1; then engine=podman; fi; \
+	fi; \
+	if [ -z "$$engine" ]; then \
+		for e in docker podman; do \
+			if command -v $$e >/dev/null 2>&1; then \
+				echo "make image: $$e is installed, but \`$$e info\` fails (is its daemon or service running?)" >&2; \
+			else echo "make image: $$e is not installed" >&2; fi; \
+		done; \
+		echo "make image: neither docker nor podman can build here; start or install one (or pass ENGINE=...), or build elsewhere with: docker build -t $(IMAGE) ." >&2; \
+		exit 1; \
+	fi; \
+	echo "$$engine build -t $(IMAGE) ."; \
+	$$engine build -t $(IMAGE) .
+
+# Colours only on a terminal: in a file or a CI log the summary stays plain text.
 bench:
+	@if [ -t 1 ] && [ -t 2 ]; then :; else export NO_COLOR=1 CARGO_TERM_COLOR=never; fi; \
 	$(CARGO) bench --bench admission
 
 # Ten minutes at 2,000 req/s with the certificate files rotated every minute (not in `make
