@@ -1,4 +1,5 @@
 # A static, non-root image of nsoffload.
+#   make image            (docker or podman, whichever answers; see the README to load it into kind)
 #   docker build -t nsoffload:0.1.0 .
 # The binary is linked statically against musl (ring needs only a C compiler), so the final
 # image holds nothing but the binary; it talks to the API server with the in-cluster CA.

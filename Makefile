@@ -1,4 +1,5 @@
-# Common tasks. `make run` and `make test` work on a fresh machine with a Rust toolchain.
+# Common tasks. `make run` works on a fresh machine with a Rust toolchain; `make test` also
+# needs kubectl (it renders the README's kustomize overlay with `kubectl kustomize`, offline).
 CARGO ?= cargo
 BIN := target/debug/nsoffload
 CLUSTER_ID ?= home

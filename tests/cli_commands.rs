@@ -292,3 +292,31 @@ fn help_shows_examples() {
     assert!(help.contains("--yes"), "{help}");
     assert!(help.contains("Examples:"), "{help}");
 }
+
+/// Every command's help ends with examples, each a command line of that command.
+#[test]
+fn every_command_has_examples() {
+    for command in [
+        &["serve"][..],
+        &["certs"],
+        &["manifests"],
+        &["offload", "namespace"],
+        &["unoffload", "namespace"],
+        &["completions"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = nsoffload(&args);
+        assert!(out.status.success(), "{args:?}");
+        let help = text(&out.stdout);
+        let examples = help
+            .split_once("Examples:\n")
+            .unwrap_or_else(|| panic!("no examples in {args:?}:\n{help}"))
+            .1;
+        let invocation = format!("nsoffload {}", command[0]);
+        assert!(
+            examples.lines().any(|l| l.contains(&invocation)),
+            "{args:?}: no example runs `{invocation}`:\n{examples}"
+        );
+    }
+}

@@ -203,7 +203,12 @@ fn usage_errors_exit_2_and_say_what_to_change() {
         assert_eq!(text(&out.stdout), "", "{args:?}");
     }
     // clap's own usage errors, for the flags it checks.
-    for args in [&["certs", "--days", "0"][..], &["offload", "namespace"]] {
+    for args in [
+        &["certs", "--days", "0"][..],
+        &["manifests", "--replicas", "0"],
+        &["manifests", "--image", "a b"],
+        &["offload", "namespace"],
+    ] {
         assert_eq!(run(args).status.code(), Some(2), "{args:?}");
     }
 }

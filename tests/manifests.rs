@@ -41,6 +41,12 @@ fn install_manifests_have_the_contracted_shape() {
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
 
+    // One replica may go at a time, whatever the replica count an overlay sets (with
+    // `minAvailable: 1`, one replica would block every node drain).
+    let pdb = &docs("pdb.yaml")[0];
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    assert!(pdb["spec"]["minAvailable"].is_null());
+
     let rc = &docs("runtimeclass.yaml")[0];
     assert_eq!(rc["handler"], "liqo");
     assert_eq!(

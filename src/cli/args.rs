@@ -24,6 +24,29 @@ impl fmt::Display for ClusterId {
     }
 }
 
+/// A container image reference (`name[:tag][@digest]`, with an optional registry): checked
+/// only for what would break the manifest or the pull, since registries differ in the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageRef(pub String);
+
+impl FromStr for ImageRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("the image reference is empty".to_owned());
+        }
+        if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("image {s:?} contains {c:?}"));
+        }
+        if s.starts_with(['/', ':', '@']) || s.ends_with(['/', ':', '@']) {
+            return Err(format!(
+                "image {s:?} is not of the form [registry/]name[:tag][@digest]"
+            ));
+        }
+        Ok(ImageRef(s.to_owned()))
+    }
+}
+
 /// A duration written like `500ms`, `10s`, `2m` or `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -84,6 +107,20 @@ mod tests {
         );
         for bad in ["", "s", "10", "10x", "-1s", "1.5s"] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn image_references() {
+        for good in [
+            "nsoffload:0.1.0",
+            "registry.example.com:5000/team/nsoffload:1.2",
+            "ghcr.io/x/nsoffload@sha256:0123",
+        ] {
+            assert!(good.parse::<ImageRef>().is_ok(), "{good}");
+        }
+        for bad in ["", "a b", "nsoffload:", "/nsoffload", "x\ty"] {
+            assert!(bad.parse::<ImageRef>().is_err(), "{bad:?}");
         }
     }
 

@@ -19,6 +19,20 @@ mod sources;
 
 use clap::{Parser, Subcommand};
 
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  # Without a cluster: admission from a file of NamespaceOffloadings, Namespaces and Nodes
+  nsoffload certs --out certs
+  nsoffload serve --standalone manifests/examples/standalone.yaml --cluster-id home \\
+      --tls-cert-file certs/tls.crt --tls-key-file certs/tls.key
+
+  # Outside the cluster it serves: self-managed certificates, webhooks registered at a URL
+  nsoffload serve --cluster-id home --kubeconfig ~/.kube/config \\
+      --webhook-url https://192.0.2.10:8443
+
+  # In the cluster (what the Deployment runs): every flag also reads NSOFFLOAD_* variables
+  NSOFFLOAD_CLUSTER_ID=home NSOFFLOAD_LOG_FORMAT=json nsoffload serve";
+
 /// nsoffload: extend Kubernetes namespaces onto peered remote clusters.
 #[derive(Debug, Parser)]
 #[command(name = "nsoffload", version, about, long_about = None, after_help = exit::STATUS_HELP)]
@@ -31,7 +45,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the admission webhooks.
+    /// Serve the admission webhooks (and, in cluster mode, run the reconciler).
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(Box<serve::ServeArgs>),
     /// Write a development CA and serving certificate.
     Certs(certs::CertsArgs),

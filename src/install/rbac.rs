@@ -109,7 +109,7 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
 }
 
 /// ServiceAccount, ClusterRole and Role with their bindings.
-pub fn yaml() -> String {
+pub fn yaml(header: &str) -> String {
     let role_ref = |kind: &str| RoleRef {
         api_group: "rbac.authorization.k8s.io".to_owned(),
         kind: kind.to_owned(),
@@ -140,5 +140,8 @@ pub fn yaml() -> String {
             subjects: subjects(),
         }),
     ];
-    yaml_docs(&docs.into_iter().filter_map(Result::ok).collect::<Vec<_>>())
+    yaml_docs(
+        header,
+        &docs.into_iter().filter_map(Result::ok).collect::<Vec<_>>(),
+    )
 }

@@ -1,9 +1,11 @@
 //! The workload objects: Namespace, ConfigMap, Deployment, Service, PodDisruptionBudget and
 //! the `liqo` RuntimeClass.
 //!
-//! The Deployment runs two replicas (every replica serves admission, so one can restart while
-//! the other answers; only the holder of the leader-election Lease reconciles), as a non-root user with a read-only root filesystem and no
-//! capabilities, probed on the admin port; the PodDisruptionBudget keeps one up during drains.
+//! The Deployment runs two replicas by default (every replica serves admission, so one can
+//! restart while the other answers; only the holder of the leader-election Lease reconciles),
+//! as a non-root user with a read-only root filesystem and no capabilities, probed on the
+//! admin port. The PodDisruptionBudget lets one replica go at a time: with two or more, one
+//! keeps answering during drains; with one, node drains are not blocked forever.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{labels, ADMIN_PORT, IMAGE, NAME, NAMESPACE, WEBHOOK_PORT};
+use super::{labels, Options, ADMIN_PORT, NAME, NAMESPACE, WEBHOOK_PORT};
 use crate::api::consts::{DEFAULT_RUNTIME_CLASS, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE};
 use crate::policy::virtual_node_toleration;
 
@@ -51,13 +53,14 @@ pub fn namespace() -> Namespace {
     }
 }
 
-/// Settings an operator edits: the home cluster id.
-pub fn config_map() -> ConfigMap {
+/// The installation's settings: the home cluster id (an overlay merges its own value in with
+/// kustomize's `configMapGenerator`, `behavior: merge`).
+pub fn config_map(cluster_id: &str) -> ConfigMap {
     ConfigMap {
         metadata: meta(NAME, true),
         data: Some(BTreeMap::from([(
             "cluster-id".to_owned(),
-            "home".to_owned(),
+            cluster_id.to_owned(),
         )])),
         ..ConfigMap::default()
     }
@@ -105,7 +108,7 @@ fn quantities(cpu: &str, memory: &str) -> BTreeMap<String, Quantity> {
     ])
 }
 
-fn container() -> Container {
+fn container(image: &str) -> Container {
     let port = |name: &str, port: i32| ContainerPort {
         name: Some(name.to_owned()),
         container_port: port,
@@ -113,7 +116,7 @@ fn container() -> Container {
     };
     Container {
         name: NAME.to_owned(),
-        image: Some(IMAGE.to_owned()),
+        image: Some(image.to_owned()),
         args: Some(vec!["serve".to_owned()]),
         env: Some(vec![
             EnvVar {
@@ -163,11 +166,11 @@ fn container() -> Container {
     }
 }
 
-/// The Deployment (two replicas) with its ConfigMap.
-pub fn deployment() -> Vec<serde_yaml::Value> {
+/// The ConfigMap and the Deployment of `options`.
+pub fn deployment(options: &Options) -> Vec<serde_yaml::Value> {
     let pod = PodSpec {
         service_account_name: Some(NAME.to_owned()),
-        containers: vec![container()],
+        containers: vec![container(&options.image)],
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
             run_as_user: Some(65532),
@@ -203,7 +206,7 @@ pub fn deployment() -> Vec<serde_yaml::Value> {
     let deployment = Deployment {
         metadata: meta(NAME, true),
         spec: Some(DeploymentSpec {
-            replicas: Some(2),
+            replicas: Some(options.replicas),
             selector: LabelSelector {
                 match_labels: Some(selector_labels()),
                 match_expressions: None,
@@ -220,7 +223,7 @@ pub fn deployment() -> Vec<serde_yaml::Value> {
         ..Deployment::default()
     };
     [
-        serde_yaml::to_value(config_map()),
+        serde_yaml::to_value(config_map(&options.cluster_id)),
         serde_yaml::to_value(deployment),
     ]
     .into_iter()
@@ -246,12 +249,12 @@ pub fn service() -> Service {
     }
 }
 
-/// Keeps one replica up during voluntary disruptions.
+/// Lets one replica go at a time during voluntary disruptions, whatever the replica count.
 pub fn pod_disruption_budget() -> PodDisruptionBudget {
     PodDisruptionBudget {
         metadata: meta(NAME, true),
         spec: Some(PodDisruptionBudgetSpec {
-            min_available: Some(IntOrString::Int(1)),
+            max_unavailable: Some(IntOrString::Int(1)),
             selector: Some(LabelSelector {
                 match_labels: Some(selector_labels()),
                 match_expressions: None,
