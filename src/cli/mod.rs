@@ -1,6 +1,6 @@
 //! Command-line interface: one file per subcommand.
 //!
-//! `serve`, `certs` and `manifests` run the server side; `offload`, `unoffload` and
+//! `serve`, `certs` and `manifests` run the server side; `offload`, `unoffload`, `explain` and
 //! `completions` are the operator's client commands (their logic lives in `ctl`).
 //! Every flag of `serve` can also come from an `NSOFFLOAD_*` environment variable, which is how
 //! the Deployment configures it. Every command's `--help` ends with examples; the exit
@@ -10,6 +10,7 @@ pub mod args;
 mod certs;
 mod completions;
 pub mod exit;
+mod explain;
 pub mod kubeconfig;
 mod logs;
 mod manifests;
@@ -56,6 +57,9 @@ pub enum Command {
     Offload(offload::OffloadArgs),
     /// Stop offloading a namespace.
     Unoffload(offload::UnoffloadArgs),
+    /// Explain where a pod can run, and why not elsewhere (reads the cluster, writes nothing).
+    #[command(after_help = explain::EXAMPLES)]
+    Explain(explain::ExplainArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -69,6 +73,7 @@ impl Cli {
             Command::Manifests(a) => a.run(),
             Command::Offload(a) => a.run(),
             Command::Unoffload(a) => a.run(),
+            Command::Explain(a) => a.run(),
             Command::Completions(a) => a.run(),
         }
     }
