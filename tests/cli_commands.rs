@@ -302,6 +302,7 @@ fn every_command_has_examples() {
         &["manifests"],
         &["offload", "namespace"],
         &["unoffload", "namespace"],
+        &["explain"],
         &["completions"],
     ] {
         let mut args = command.to_vec();

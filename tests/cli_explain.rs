@@ -326,3 +326,36 @@ async fn a_forbidden_node_list_is_one_line() {
          that allows it, or use another --context)",
     );
 }
+
+/// The README's examples are these golden files: every line shown (`…` marks lines left
+/// out) appears, in order, in one of them.
+#[test]
+fn readme_examples_are_the_golden_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Why is my pod Pending?"))
+        .expect("the README's explain section");
+    let goldens: Vec<String> = std::fs::read_dir(root.join("tests/golden/explain"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let blocks: Vec<&str> = section
+        .split("```console\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 5, "one example per common case");
+    for block in blocks {
+        let shown: Vec<&str> = block
+            .lines()
+            .filter(|l| !l.starts_with("$ ") && l.trim() != "…")
+            .collect();
+        let found = goldens.iter().any(|g| {
+            let mut lines = g.lines();
+            shown.iter().all(|s| lines.any(|l| l == *s))
+        });
+        assert!(found, "no golden file shows:\n{block}");
+    }
+}
