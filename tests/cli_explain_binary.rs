@@ -208,12 +208,14 @@ fn hermetic(args: &[&str], stdin: &str) -> (Option<i32>, String, String) {
 #[test]
 fn usage_errors_exit_2_before_connecting_and_a_missing_kubeconfig_exits_1() {
     let service = "kind: Service\nmetadata: {name: s}\n";
-    let cases: [(&[&str], &str, i32, &str); 5] = [
+    let cases: [(&[&str], &str, i32, &str); 6] = [
         (&["explain"], "", 2, "error: say what to explain: `pod NAME` (a pod that exists) or `-f FILE` (a manifest)\n"),
         (&["explain", "deployment", "web"], "", 2, "error: explain takes `pod NAME` or `-f FILE`, not \"deployment\"; for a workload, explain its manifest with -f\n"),
         (&["explain", "-f", "-"], service, 2, "error: stdin: document 1: kind Service has no pod to explain; explain takes a Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job or CronJob\n"),
         (&["explain", "-f", "-", "-n", "other"], TWO, 2, "error: stdin: document 2: Deployment web is in namespace shop, but -n says other; drop -n or make them agree\n"),
         (&["explain", "-f", "-"], TWO, 1, "error: no Kubernetes configuration found: "),
+        // Read like kubectl's kinds: any case.
+        (&["explain", "Pod", "web"], "", 1, "error: no Kubernetes configuration found: "),
     ];
     for (args, stdin, code, want) in cases {
         let (status, out, err) = hermetic(args, stdin);

@@ -88,7 +88,7 @@ impl ExplainArgs {
         }
         match (&self.kind, &self.name, &self.file) {
             (Some(kind), Some(name), None) => {
-                if !matches!(kind.as_str(), "pod" | "pods" | "po") {
+                if !matches!(kind.to_ascii_lowercase().as_str(), "pod" | "pods" | "po") {
                     return Err(usage(format!(
                         "explain takes `pod NAME` or `-f FILE`, not {kind:?}; for a workload, \
                          explain its manifest with -f"
