@@ -252,6 +252,29 @@ async fn two_documents_are_explained_in_turn_reading_the_cluster_once() {
     assert!(!check("two-documents", &reports));
 }
 
+#[tokio::test]
+async fn a_runtime_class_pod_reads_its_runtime_class() {
+    let file = "kind: Pod\nmetadata: {name: batch}\n\
+                spec: {runtimeClassName: liqo, containers: [{name: b, image: busybox}]}\n";
+    let reports = file_flow(file, |mut s| async move {
+        expect_namespace(&mut s, true).await;
+        let st = status(1, "Ready", json!({"r1": ready(), "r2": ready()}));
+        let nsoff = offloading(spec("LocalAndRemote", json!([])), st);
+        expect_offloading(&mut s, Some(nsoff)).await;
+        expect_nodes(&mut s).await;
+        let class = json!({
+            "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+            "metadata": {"name": "liqo"}, "handler": "liqo",
+            "scheduling": {"nodeSelector": {"liqo.io/type": "virtual-node"}, "tolerations": [tv()]},
+        });
+        let path = "/apis/node.k8s.io/v1/runtimeclasses/liqo";
+        s.expect(http::Method::GET, path).await.ok(&class);
+        s.expect_done().await;
+    })
+    .await;
+    assert!(check("runtime-class", &reports));
+}
+
 /// Checks that `error` is one line, says `want` and exits 1.
 fn one_line_failure(error: ExplainError, want: &str) {
     let error = anyhow::Error::from(error);
