@@ -111,7 +111,8 @@ fn failed(doing: String, error: kube::Error) -> ExplainError {
 
 /// What every pod of a namespace is explained against, read once.
 struct Home {
-    nodes: Vec<Node>,
+    /// `None` until listed (a cluster may have no node at all).
+    nodes: Option<Vec<Node>>,
     namespaces: BTreeMap<String, (bool, Option<NamespaceOffloading>)>,
     runtime_classes: BTreeMap<String, Option<RuntimeClass>>,
 }
@@ -119,7 +120,7 @@ struct Home {
 impl Home {
     fn new() -> Self {
         Home {
-            nodes: Vec::new(),
+            nodes: None,
             namespaces: BTreeMap::new(),
             runtime_classes: BTreeMap::new(),
         }
@@ -142,13 +143,13 @@ impl Home {
 
     /// Lists every node, once.
     async fn nodes(&mut self, client: &kube::Client) -> Result<(), ExplainError> {
-        if self.nodes.is_empty() {
+        if self.nodes.is_none() {
             let nodes: Api<Node> = Api::all(client.clone());
             let list = nodes
                 .list(&ListParams::default())
                 .await
                 .map_err(|e| failed("list nodes".to_owned(), e))?;
-            self.nodes = list.items;
+            self.nodes = Some(list.items);
         }
         Ok(())
     }
@@ -190,7 +191,7 @@ impl Home {
             subject,
             offloading: nsoff.as_ref(),
             scheduling_enabled: *enabled,
-            nodes: &self.nodes,
+            nodes: self.nodes.as_deref().unwrap_or_default(),
             runtime_class,
             webhook_runtime_class: &options.runtime_class,
         };
