@@ -56,6 +56,8 @@
 // The modules are shared with `e2e.rs`; not every item is used by this binary.
 #[path = "e2e/cli_tests.rs"]
 mod cli_tests;
+#[path = "e2e/consistency_tests.rs"]
+mod consistency_tests;
 #[allow(dead_code)]
 #[path = "e2e/fixtures.rs"]
 mod fixtures;
