@@ -202,6 +202,7 @@ impl ServeArgs {
             .with_context(|| format!("cannot listen on {admin_address}"))?;
         let metrics = Arc::new(Metrics::new());
         let source_client = source.client.clone();
+        let lease_client = source.lease_client.clone();
         let (resolver, reloader) = certs
             .start(source.client.clone(), &metrics, shutdown.clone())
             .await?;
@@ -235,6 +236,7 @@ impl ServeArgs {
                     namespace: own_namespace.clone(),
                     name: lease_name,
                     timing: Timing::default(),
+                    client: lease_client.clone().unwrap_or_else(|| client.clone()),
                 });
                 let task = supervise(
                     client.clone(),

@@ -31,6 +31,9 @@ pub(super) struct StateSource {
     pub synced: watch::Receiver<bool>,
     /// The API client (cluster mode).
     pub client: Option<Client>,
+    /// A second client for leader election (cluster mode): its own connections, so Lease
+    /// renewals never queue behind the reconciler's requests.
+    pub lease_client: Option<Client>,
 }
 
 impl StateSource {
@@ -43,6 +46,7 @@ impl StateSource {
             live: None,
             synced,
             client: None,
+            lease_client: None,
         })
     }
 
@@ -52,6 +56,8 @@ impl StateSource {
     ) -> anyhow::Result<Self> {
         let config = kubeconfig::load(kubeconfig.as_deref(), None, &Environment::current()).await?;
         tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings and Namespaces");
+        let lease_client =
+            Client::try_from(config.clone()).context("cannot build the Kubernetes client")?;
         let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
         let store = Arc::new(Store::default());
         let synced = start_watches(client.clone(), store.clone(), shutdown);
@@ -60,6 +66,7 @@ impl StateSource {
             live: Some(Arc::new(KubeLookup::new(client.clone()))),
             synced,
             client: Some(client),
+            lease_client: Some(lease_client),
         })
     }
 }

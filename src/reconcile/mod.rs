@@ -31,8 +31,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::server::metrics::Metrics;
 
-/// Where the Lease of leader election lives.
-#[derive(Debug, Clone)]
+/// Where the Lease of leader election lives, and the client that holds it.
+#[derive(Clone)]
 pub struct LeaseConfig {
     /// Namespace of the Lease.
     pub namespace: String,
@@ -40,6 +40,9 @@ pub struct LeaseConfig {
     pub name: String,
     /// Timing of the election.
     pub timing: leader::Timing,
+    /// The client renewing the Lease: one of its own, so that renewals never wait behind
+    /// thousands of reconcile requests on a shared connection pool.
+    pub client: Client,
 }
 
 /// How long a stopping reconciler may take to finish the reconciles in flight before they are
@@ -63,7 +66,7 @@ pub async fn supervise(
     let elector_stop = CancellationToken::new();
     let elector = lease.map(|l| {
         let elector = leader::Elector::new(
-            client.clone(),
+            l.client.clone(),
             &l.namespace,
             &l.name,
             config.instance.clone(),
