@@ -5,6 +5,7 @@
 //! decodes requests, calls these functions and encodes the answer.
 
 mod affinity;
+pub mod drift;
 pub mod explain;
 pub mod gate;
 pub mod label_selector;
