@@ -94,6 +94,7 @@ async fn a_listed_offloading_is_reconciled_and_cancellation_stops_the_controller
         remote_timeout: Duration::from_secs(1),
         instance: "test".to_owned(),
         concurrency: 4,
+        runtime_class: "liqo".to_owned(),
     };
     let controllers = tokio::spawn(run(client, config, metrics.clone(), cancel.clone()));
 

@@ -169,7 +169,8 @@ pub struct NamespaceOffloadingStatus {
     /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Standard top-level conditions (`SelectorValid`, `Ready`).
+    /// Standard top-level conditions (`SelectorValid`, `Ready`, and `PodsCompliant` once the
+    /// pods of a ready namespace were judged).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -211,7 +211,7 @@ impl ServeArgs {
         let ready = Arc::new(Readiness::default());
         let admission = Admission {
             store: source.store,
-            runtime_class,
+            runtime_class: runtime_class.clone(),
             live: source.live,
             validation: ValidationConfig {
                 home_cluster_id: cluster_id.0.clone(),
@@ -231,6 +231,7 @@ impl ServeArgs {
                     remote_timeout: remote_timeout.0,
                     instance: identity(),
                     concurrency: reconcile_concurrency,
+                    runtime_class: runtime_class.clone(),
                 };
                 let lease = leader_elect.then(|| LeaseConfig {
                     namespace: own_namespace.clone(),

@@ -2,7 +2,9 @@
 //!
 //! Cluster-wide: NamespaceOffloadings are read by admission and reconciled (finalizer and
 //! status patches; create/delete only for quick offloading); Namespaces are read and patched
-//! (the scheduling label only); virtual Nodes are read; Events are written. The two webhook
+//! (the scheduling label only); virtual Nodes are read; Pods are listed, namespace by
+//! namespace, to report those that no longer follow the policy (never watched, never
+//! written: evicting them is the `evict` command's, run by a person); Events are written. The two webhook
 //! configurations are managed by name (`get`/`patch`/`update` limited to `nsoffload`;
 //! `create` cannot be limited by name in Kubernetes RBAC, so it is granted on the kind, and
 //! the server still never touches a configuration it does not own). No Secret is readable
@@ -77,6 +79,8 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
             &[],
         ),
         rule(&[""], &["nodes"], &["get", "list", "watch"], &[]),
+        // One paginated list per offloaded namespace and resync (SPEC §12); no watch.
+        rule(&[""], &["pods"], &["list"], &[]),
         rule(&["events.k8s.io"], &["events"], &["create", "patch"], &[]),
         rule(
             &["admissionregistration.k8s.io"],

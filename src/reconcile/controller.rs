@@ -25,13 +25,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Synced};
 use super::flow::{self, Context, HomeError, Report};
+use super::pods::PodAudit;
 use super::remotes::SecretClients;
 use super::select::group_virtual_nodes;
 use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
 use crate::api::OffloadingPhase;
-use crate::server::metrics::{ClusterLabels, Metrics, OutcomeLabels, PhaseLabels, ReasonLabels};
+use crate::server::metrics::{
+    ClusterLabels, Metrics, NamespaceLabels, OutcomeLabels, PhaseLabels, ReasonLabels,
+};
 use crate::state::cluster::{nsoff_resource, read_offloading};
 
 /// Settings of the reconciler.
@@ -49,6 +52,8 @@ pub struct ReconcilerConfig {
     pub instance: String,
     /// At most this many NamespaceOffloadings are reconciled at once.
     pub concurrency: u16,
+    /// The webhook's RuntimeClass name, for judging pods (SPEC §12).
+    pub runtime_class: String,
 }
 
 /// Why a reconcile failed.
@@ -155,6 +160,25 @@ impl Shared {
         });
     }
 
+    /// Sets the namespace's violating-pods series when its pods were judged, and removes it
+    /// (with what the audit remembers) when the namespace is no longer offloaded.
+    fn track_violating(&self, namespace: &str, report: &Report) {
+        let series = NamespaceLabels {
+            namespace: namespace.to_owned(),
+        };
+        if report.phase.is_none() {
+            self.metrics.violating_pods.remove(&series);
+            if let Some(audit) = &self.flow.pods {
+                audit.forget(namespace);
+            }
+        } else if let Some(n) = report.violating {
+            self.metrics
+                .violating_pods
+                .get_or_create(&series)
+                .set(n as i64);
+        }
+    }
+
     async fn publish(&self, obj: &DynamicObject, report: &Report) {
         let reference = obj.object_ref(&self.resource);
         for notice in &report.notices {
@@ -199,6 +223,7 @@ async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Actio
         .inc();
     shared.track_reachable(&report.reachable);
     shared.track_phase(&key, report.phase);
+    shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
     shared.publish(&obj, &report).await;
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
     let action = match report.phase {
@@ -301,6 +326,7 @@ pub async fn run(
             remotes: Arc::new(remotes),
             remote_timeout: config.remote_timeout,
             clock: flow::system_clock,
+            pods: Some(PodAudit::new(&config.runtime_class, config.resync)),
         },
         synced: [nodes_synced, namespaces_synced, secrets_synced],
         recorder: Recorder::new(client.clone(), reporter),

@@ -20,6 +20,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 
 use super::home;
+use super::pods::{self, PodAudit};
 use super::remotes::RemoteClusters;
 use super::select::{group_virtual_nodes, select};
 use super::status::{self, ClusterView, Failure, StatusInput, TwinState};
@@ -46,6 +47,9 @@ pub struct Context {
     pub remote_timeout: Duration,
     /// The current time (fixed in tests).
     pub clock: fn() -> Time,
+    /// Judges the namespace's pods for `PodsCompliant` (SPEC §12); `None` leaves the stored
+    /// condition as it is.
+    pub pods: Option<PodAudit>,
 }
 
 /// The wall clock, in whole seconds (as stored in conditions).
@@ -81,6 +85,8 @@ pub struct Report {
     /// A twin of a cluster that is not selected is still being deleted: look again soon,
     /// even though the phase (which counts selected clusters only) may be final.
     pub settling: bool,
+    /// How many pods violate the policy, when they were judged in this reconcile.
+    pub violating: Option<usize>,
 }
 
 /// A failed write to the home cluster; the controller retries with backoff.
@@ -165,7 +171,7 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
     }
 
     let now = (ctx.clock)();
-    let computed = status::compute(&StatusInput {
+    let mut computed = status::compute(&StatusInput {
         generation: nsoff.metadata.generation,
         deleting,
         twin_name: &name,
@@ -179,6 +185,17 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
         .values()
         .any(|v| !v.selected && !matches!(v.twin, TwinState::Absent | TwinState::Failed(_)));
     report.phase = computed.offloading_phase;
+    if !deleting {
+        review_pods(
+            ctx,
+            nsoff,
+            &selection.selected,
+            &nodes,
+            &mut computed,
+            &mut report,
+        )
+        .await;
+    }
 
     if deleting {
         let orphan = nsoff
@@ -223,6 +240,57 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
         report.status_written = true;
     }
     Ok(report)
+}
+
+/// Adds the `PodsCompliant` condition to `computed`: judged anew when the phase lets pods run
+/// remotely and a look is due, else the stored one; a Warning when violations appear.
+async fn review_pods(
+    ctx: &Context,
+    nsoff: &NamespaceOffloading,
+    selected: &BTreeSet<String>,
+    nodes: &[Arc<Node>],
+    computed: &mut NamespaceOffloadingStatus,
+    report: &mut Report,
+) {
+    let stored = nsoff
+        .status
+        .as_ref()
+        .and_then(|s| pods::stored(&s.conditions));
+    let judging = matches!(
+        computed.offloading_phase,
+        Some(OffloadingPhase::Ready | OffloadingPhase::SomeFailed)
+    );
+    let finding = match &ctx.pods {
+        Some(audit) if judging => {
+            audit
+                .review(&ctx.home, nsoff, selected, nodes, stored)
+                .await
+        }
+        _ => None,
+    };
+    let Some(finding) = finding else {
+        computed.conditions.extend(stored.cloned());
+        return;
+    };
+    let namespace = nsoff.namespace().unwrap_or_default();
+    let now = (ctx.clock)();
+    let condition = pods::condition(
+        &finding,
+        &namespace,
+        stored,
+        nsoff.metadata.generation,
+        &now,
+    );
+    let was_false = stored.is_some_and(|c| c.status == "False");
+    if condition.status == "False" && !was_false {
+        report.notices.push(Notice {
+            warning: true,
+            reason: pods::PODS_VIOLATE_POLICY,
+            message: condition.message.clone(),
+        });
+    }
+    report.violating = Some(finding.count);
+    computed.conditions.push(condition);
 }
 
 fn join(ids: &[&String]) -> String {

@@ -12,6 +12,7 @@ pub mod controller;
 pub mod flow;
 pub mod home;
 pub mod leader;
+pub mod pods;
 pub mod quick;
 pub mod remotes;
 pub mod select;

@@ -56,6 +56,13 @@ pub struct ClusterLabels {
     pub cluster: String,
 }
 
+/// Labels of per-namespace gauges.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabels {
+    /// The offloaded namespace.
+    pub namespace: String,
+}
+
 /// The server's metrics.
 #[derive(Debug)]
 pub struct Metrics {
@@ -71,6 +78,8 @@ pub struct Metrics {
     pub offloadings: Family<PhaseLabels, Gauge>,
     /// 1 when the remote cluster answered the last call, else 0.
     pub cluster_reachable: Family<ClusterLabels, Gauge>,
+    /// Pods that do not follow their namespace's policy, as last judged (SPEC §12).
+    pub violating_pods: Family<NamespaceLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -128,8 +137,15 @@ impl Metrics {
             "Whether the remote cluster answered the reconciler's last call (1) or not (0)",
             cluster_reachable.clone(),
         );
+        let violating_pods = Family::<NamespaceLabels, Gauge>::default();
+        registry.register(
+            "violating_pods",
+            "Pods of an offloaded namespace that do not follow its pod offloading policy",
+            violating_pods.clone(),
+        );
         Metrics {
             registry,
+            violating_pods,
             reconciles,
             reconcile_errors,
             offloadings,

@@ -17,6 +17,7 @@ use kube::runtime::watcher::Event;
 use kube::Client;
 use nsoffload::api::NamespaceOffloading;
 use nsoffload::reconcile::flow::{self, Context, HomeError, Report};
+use nsoffload::reconcile::pods::PodAudit;
 use nsoffload::reconcile::remotes::{ClientFuture, RemoteClusters};
 use nsoffload::reconcile::status::Failure;
 use serde_json::{json, Value};
@@ -150,6 +151,7 @@ pub struct World {
     namespaces_writer: reflector::store::Writer<Namespace>,
     remotes: BTreeMap<String, Result<Client, Failure>>,
     servers: BTreeMap<String, ApiServer>,
+    pods: Option<PodAudit>,
 }
 
 impl World {
@@ -164,12 +166,19 @@ impl World {
             namespaces_writer,
             remotes: BTreeMap::new(),
             servers: BTreeMap::new(),
+            pods: None,
         }
     }
 
     /// Adds a virtual node (a remote cluster as the home cluster sees it).
     pub fn node(&mut self, node: Node) -> &mut Self {
         self.nodes_writer.apply_watcher_event(&Event::Apply(node));
+        self
+    }
+
+    /// Judges the namespace's pods (SPEC §12) with `audit`; without, no pod is listed.
+    pub fn audit_pods(&mut self, audit: PodAudit) -> &mut Self {
+        self.pods = Some(audit);
         self
     }
 
@@ -219,6 +228,7 @@ impl World {
             remotes: Arc::new(FakeRemotes(self.remotes)),
             remote_timeout: Duration::from_millis(500),
             clock,
+            pods: self.pods,
         };
         let out = tokio::time::timeout(Duration::from_secs(2), flow::reconcile(nsoff, &ctx))
             .await
