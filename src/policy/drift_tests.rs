@@ -73,10 +73,18 @@ fn unselected(id: &str) -> Option<Violation> {
     })
 }
 
+/// (strategy, node, selected clusters, with the RuntimeClass, expected)
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    bool,
+    Option<Violation>,
+);
+
 #[test]
 fn bound_pods_by_strategy_and_selection() {
-    // (strategy, node, selected clusters, with the RuntimeClass, expected)
-    let cases: Vec<(&str, &str, &[&str], bool, Option<Violation>)> = vec![
+    let cases: Vec<Case> = vec![
         ("LocalAndRemote", "worker-1", &["r1"], false, None),
         ("LocalAndRemote", "vk-r1", &["r1"], false, None),
         ("LocalAndRemote", "vk-r2", &["r1"], false, unselected("r2")),
