@@ -148,7 +148,7 @@ fn output_prints_golden_objects_the_webhook_accepts() {
 
 #[test]
 fn bad_flags_fail_before_connecting_and_say_why() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["offload", "namespace", "shop", "--selector", "a in ("],
             "error: --selector: invalid selector \"a in (\" at position 7: expected a value\n",
@@ -186,6 +186,16 @@ fn bad_flags_fail_before_connecting_and_say_why() {
             &["unoffload", "namespace", "shop"],
             "error: unoffloading deletes the twin namespaces and everything in them; stdin is \
              not a terminal to confirm, so pass --yes\n",
+        ),
+        (
+            &["evict", "namespace", "shop"],
+            "error: evicting stops running pods; stdin is not a terminal to confirm, so pass \
+             --yes (or --dry-run to only list them)\n",
+        ),
+        (
+            &["evict", "namespace", "shop", "--timeout", "5x"],
+            "error: invalid value '5x' for '--timeout <DURATION>': invalid duration \"5x\": \
+             the unit must be ms, s, m or h\n\nFor more information, try '--help'.\n",
         ),
         (
             &["unoffload", "namespace", "bad_name", "--yes"],
@@ -302,6 +312,7 @@ fn every_command_has_examples() {
         &["manifests"],
         &["offload", "namespace"],
         &["unoffload", "namespace"],
+        &["evict", "namespace"],
         &["explain"],
         &["completions"],
     ] {

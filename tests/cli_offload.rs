@@ -397,3 +397,51 @@ async fn a_missing_namespace_is_named() {
          found (HTTP 404)\n"
     );
 }
+
+/// A Ready status of `observed` whose `PodsCompliant` condition was judged at `judged`.
+fn ready_with_pods(observed: i64, judged: i64, compliant: bool) -> Value {
+    let mut s = status(observed, "Ready", json!({"r1": ready()}));
+    let (status, reason, message) = if compliant {
+        (
+            "True",
+            "PodsFollowPolicy",
+            "every pod follows the pod offloading policy",
+        )
+    } else {
+        (
+            "False",
+            "PodsViolatePolicy",
+            "2 pod(s) do not follow the pod offloading policy: web-1, web-2; move them with: \
+             nsoffload evict namespace shop",
+        )
+    };
+    s["conditions"] = json!([{"type": "PodsCompliant", "status": status, "reason": reason,
+        "message": message, "observedGeneration": judged,
+        "lastTransitionTime": "2026-12-05T10:00:00Z"}]);
+    s
+}
+
+#[tokio::test]
+async fn pods_that_violate_the_new_generation_are_named_with_the_way_to_move_them() {
+    for (judged, compliant, warned) in [(2, false, true), (1, false, false), (2, true, false)] {
+        let p = run_offload(
+            intent(Flags::default(), &["shop"]),
+            quick(900),
+            false,
+            move |mut s| async move {
+                let old = stored("shop", 1, default_spec(), ready_with_pods(1, 1, false));
+                answer(&mut s, "shop", &old).await;
+                expect_apply(&mut s, "shop", &default_spec(), 2, &[]).await;
+                let status = ready_with_pods(2, judged, compliant);
+                answer(&mut s, "shop", &stored("shop", 2, default_spec(), status)).await;
+                s.expect_done().await;
+            },
+        )
+        .await;
+        assert_eq!(p.outcomes, [("shop".to_owned(), Outcome::Done)]);
+        let warning = "Warning: shop: 2 pod(s) do not follow the pod offloading policy: web-1, \
+                       web-2; move them with: nsoffload evict namespace shop\n";
+        let want = if warned { warning } else { "" };
+        assert_eq!(p.err, want, "judged at {judged}, compliant {compliant}");
+    }
+}

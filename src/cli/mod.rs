@@ -1,7 +1,7 @@
 //! Command-line interface: one file per subcommand.
 //!
-//! `serve`, `certs` and `manifests` run the server side; `offload`, `unoffload`, `explain` and
-//! `completions` are the operator's client commands (their logic lives in `ctl`).
+//! `serve`, `certs` and `manifests` run the server side; `offload`, `unoffload`, `explain`,
+//! `evict` and `completions` are the operator's client commands (their logic lives in `ctl`).
 //! Every flag of `serve` can also come from an `NSOFFLOAD_*` environment variable, which is how
 //! the Deployment configures it. Every command's `--help` ends with examples; the exit
 //! statuses are the same for all (`exit`).
@@ -9,6 +9,7 @@
 pub mod args;
 mod certs;
 mod completions;
+mod evict;
 pub mod exit;
 mod explain;
 pub mod kubeconfig;
@@ -60,6 +61,8 @@ pub enum Command {
     /// Explain where a pod can run, and why not elsewhere (reads the cluster, writes nothing).
     #[command(after_help = explain::EXAMPLES)]
     Explain(explain::ExplainArgs),
+    /// Evict the pods that no longer follow their namespace's policy.
+    Evict(evict::EvictArgs),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -74,6 +77,7 @@ impl Cli {
             Command::Offload(a) => a.run(),
             Command::Unoffload(a) => a.run(),
             Command::Explain(a) => a.run(),
+            Command::Evict(a) => a.run(),
             Command::Completions(a) => a.run(),
         }
     }

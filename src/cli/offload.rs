@@ -145,7 +145,7 @@ struct UnoffloadNamespace {
 /// How long a connection to the API server may take: half the command's timeout, within
 /// 1 to 10 seconds, so an unreachable server is reported by its address before the command's
 /// own deadline ends the wait.
-fn connect_timeout(timeout: Duration) -> Duration {
+pub(super) fn connect_timeout(timeout: Duration) -> Duration {
     (timeout / 2).clamp(Duration::from_secs(1), Duration::from_secs(10))
 }
 
@@ -172,7 +172,7 @@ where
 }
 
 /// Exit status from outcomes: an error naming how many namespaces did not end as asked.
-fn verdict(outcomes: &[(String, Outcome)], what: &str) -> anyhow::Result<()> {
+pub(super) fn verdict(outcomes: &[(String, Outcome)], what: &str) -> anyhow::Result<()> {
     let failed: Vec<&str> = outcomes
         .iter()
         .filter(|(_, o)| *o == Outcome::Failed)

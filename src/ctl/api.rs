@@ -72,7 +72,7 @@ fn error_message(code: StatusCode, body: &[u8]) -> String {
 }
 
 /// One request; `Ok(None)` for 404, an error for any other failure.
-async fn call(
+pub(super) async fn call(
     client: &kube::Client,
     namespace: &str,
     doing: &'static str,
@@ -109,7 +109,7 @@ async fn call(
     }))
 }
 
-fn decode<T: DeserializeOwned>(
+pub(super) fn decode<T: DeserializeOwned>(
     namespace: &str,
     doing: &'static str,
     body: &[u8],
@@ -121,7 +121,7 @@ fn decode<T: DeserializeOwned>(
     })
 }
 
-fn request(
+pub(super) fn request(
     method: Method,
     uri: String,
     content_type: &str,

@@ -11,7 +11,10 @@
 //! (`policy::explain`) needs and prints its answer.
 
 pub mod api;
+pub mod drift;
 pub mod errors;
+pub mod evict;
+mod evict_run;
 pub mod explain;
 pub mod intent;
 pub mod offload;

@@ -7,7 +7,9 @@
 //! others proceed. The result is judged only on a status for the current generation (see
 //! `watch`): `Ready` and `NoClusterSelected` succeed (the latter with a warning: the command
 //! worked, but no pod will leave the cluster), `SomeFailed`/`AllFailed` fail with each
-//! failing cluster's message.
+//! failing cluster's message. Pods already running keep the placement they were created
+//! with: when the reconciler reports, for this generation, pods that violate the policy,
+//! they are named with the command that moves them (`evict namespace`).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +19,8 @@ use super::intent::Intent;
 use super::progress::Reporter;
 use super::watch::{self, ClusterState, Offload};
 use super::{api, bounded, human, in_order, poll, CtlError, Outcome, Step, WaitOptions};
+use crate::api::NamespaceOffloading;
+use crate::reconcile::pods::PODS_COMPLIANT;
 
 /// Applies and awaits every namespace of `intent`; the outcomes are in the order given.
 pub async fn offload(
@@ -56,6 +60,11 @@ pub async fn offload(
                 report.clusters(ns, &watch::clusters(status), false);
             }
             let step = judge(ns, &view, report);
+            if matches!(step, Step::Done(_)) {
+                if let Some(message) = object.and_then(violating_pods) {
+                    report.warning(&format!("{ns}: {message}"));
+                }
+            }
             last.insert(ns.to_owned(), view);
             step
         },
@@ -91,6 +100,19 @@ pub async fn offload(
     }
     report.finish();
     in_order(outcomes, &intent.namespaces)
+}
+
+/// The `PodsCompliant` message when the reconciler judged the pods under this generation
+/// and found some that violate it (SPEC §12): running pods keep the placement they were
+/// created with, so a stricter policy leaves them where it no longer allows.
+fn violating_pods(object: &NamespaceOffloading) -> Option<String> {
+    let status = object.status.as_ref()?;
+    let condition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == PODS_COMPLIANT)?;
+    let current = condition.observed_generation == object.metadata.generation;
+    (current && condition.status == "False").then(|| condition.message.clone())
 }
 
 /// Reads the current object (for the immutable fields), applies the new one, prints warnings.
