@@ -124,6 +124,23 @@ async fn eviction(s: &mut ApiServer, name: &str, version: &str, code: u16) {
     }
 }
 
+/// Expects the eviction mark on the NamespaceOffloading.
+async fn marked(s: &mut ApiServer) {
+    let call = s.expect(Method::PATCH, &path("shop")).await;
+    assert_eq!(call.content_type, "application/merge-patch+json");
+    let at = call.body["metadata"]["annotations"]["offloading.liqo.io/pods-evicted-at"]
+        .as_str()
+        .expect("the mark")
+        .to_owned();
+    assert!(at.parse::<k8s_openapi::jiff::Timestamp>().is_ok(), "{at}");
+    call.ok(&stored(
+        "shop",
+        2,
+        json!({"podOffloadingStrategy": "Local"}),
+        Value::Null,
+    ));
+}
+
 const ON_VK: &str = "runs on virtual node vk-r1 (cluster r1), but the strategy is Local";
 
 #[tokio::test]
@@ -143,6 +160,7 @@ async fn a_refused_eviction_is_retried_and_the_namespace_ends_clean() {
             vec![pod("web-2", "u2", "worker-1", Some("ReplicaSet/web"))],
         )
         .await;
+        marked(&mut s).await;
         s.expect_done().await;
     })
     .await;
@@ -174,6 +192,7 @@ async fn waits_until_the_evicted_pod_is_gone_and_uses_policy_v1_when_served() {
         terminating["metadata"]["deletionTimestamp"] = json!("2026-12-05T10:00:00Z");
         judged(&mut s, vec![terminating]).await;
         judged(&mut s, vec![]).await;
+        marked(&mut s).await;
         s.expect_done().await;
     })
     .await;
@@ -232,6 +251,7 @@ async fn include_unmanaged_evicts_pods_without_a_controller() {
         discovery(&mut s, true).await;
         eviction(&mut s, "bare", "policy/v1", 201).await;
         judged(&mut s, vec![]).await;
+        marked(&mut s).await;
         s.expect_done().await;
     })
     .await;
@@ -333,6 +353,7 @@ async fn a_replacement_that_violates_again_is_reported_not_evicted() {
         )
         .await;
         // No eviction of the replacement.
+        marked(&mut s).await;
         s.expect_done().await;
     })
     .await;

@@ -152,7 +152,7 @@ async fn the_same_verdict_a_resync_later_writes_nothing_and_warns_nothing() {
     let audit = PodAudit::new("liqo", RESYNC);
     let earlier = tokio::time::Instant::now() - RESYNC;
     let selected: BTreeSet<String> = ["r1".to_owned()].into();
-    audit.record(NS, Some(3), &selected, earlier);
+    audit.record(NS, Some(3), &(&selected, None::<&String>), earlier);
     let stored = compliant("False", SEVEN, 3, "2026-11-01T00:00:00Z");
     let home = |mut h: ApiServer| {
         async move {
@@ -168,6 +168,67 @@ async fn the_same_verdict_a_resync_later_writes_nothing_and_warns_nothing() {
     assert_eq!(report.violating, Some(7));
     assert!(!report.status_written);
     assert!(report.notices.is_empty(), "{:?}", report.notices);
+}
+
+#[tokio::test]
+async fn an_eviction_mark_makes_a_look_due_at_once() {
+    let audit = PodAudit::new("liqo", RESYNC);
+    let selected: BTreeSet<String> = ["r1".to_owned()].into();
+    audit.record(
+        NS,
+        Some(3),
+        &(&selected, None::<&String>),
+        tokio::time::Instant::now(),
+    );
+    let stored = compliant("False", SEVEN, 3, "2026-11-01T00:00:00Z");
+    let mut nsoff = local_nsoff(Some(stored));
+    nsoff.metadata.annotations = Some(
+        [(
+            "offloading.liqo.io/pods-evicted-at".to_owned(),
+            "2026-12-05T10:00:00Z".to_owned(),
+        )]
+        .into(),
+    );
+    let home = |mut h: ApiServer| {
+        async move {
+            let call = h.expect(Method::GET, PODS_PATH).await;
+            call.ok(&page(vec![pod("local", "worker-1", json!({}))], ""));
+            let call = h.expect(Method::PATCH, STATUS_PATH).await;
+            let want = ready_status(Some(compliant("True", NONE, 3, NOW)));
+            assert_eq!(written_status(&call.body), want);
+            call.ok(&nsoff_body());
+            h.expect_done().await;
+        }
+        .boxed()
+    };
+    let report = world(audit)
+        .run(&nsoff, home, |_, s| twin_exists(s))
+        .await
+        .unwrap();
+    assert_eq!(report.violating, Some(0));
+}
+
+#[tokio::test]
+async fn a_recent_look_is_not_repeated() {
+    let audit = PodAudit::new("liqo", RESYNC);
+    let selected: BTreeSet<String> = ["r1".to_owned()].into();
+    audit.record(
+        NS,
+        Some(3),
+        &(&selected, None::<&String>),
+        tokio::time::Instant::now(),
+    );
+    let stored = compliant("False", SEVEN, 3, "2026-11-01T00:00:00Z");
+    let report = world(audit)
+        .run(
+            &local_nsoff(Some(stored)),
+            |h| untouched(h).boxed(),
+            |_, s| twin_exists(s),
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.violating, None);
+    assert!(!report.status_written);
 }
 
 #[tokio::test]

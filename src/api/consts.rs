@@ -34,5 +34,8 @@ pub const OWNER_ANNOTATION: &str = "offloading.liqo.io/owner";
 pub const CREATED_BY_LABEL_ANNOTATION: &str = "offloading.liqo.io/created-by-label";
 /// Annotation that lets a user release the finalizer without unreachable clusters.
 pub const ORPHAN_UNREACHABLE_ANNOTATION: &str = "offloading.liqo.io/orphan-unreachable";
+/// Annotation `evict namespace` sets on a NamespaceOffloading (the time) after evicting its
+/// pods, so the reconciler judges them again at once rather than at the next resync.
+pub const PODS_EVICTED_ANNOTATION: &str = "offloading.liqo.io/pods-evicted-at";
 /// Label that lets objects skip some webhooks; it never bypasses nsoff validation.
 pub const WEBHOOK_SKIP_LABEL: &str = "liqo.io/webhook-skip";

@@ -12,7 +12,7 @@ use kube::Resource as _;
 use serde::de::DeserializeOwned;
 
 use super::CtlError;
-use crate::api::consts::{NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
+use crate::api::consts::{NSOFF_NAME, OFFLOADING_ENABLED_LABEL, PODS_EVICTED_ANNOTATION};
 use crate::api::NamespaceOffloading;
 
 /// The field manager of server-side apply.
@@ -242,6 +242,23 @@ pub async fn drop_quick_label(client: &kube::Client, namespace: &str) -> Result<
         Method::PATCH,
         uri,
         "application/json-patch+json",
+        patch.to_string().into_bytes(),
+    )?;
+    call(client, namespace, DOING, req).await?;
+    Ok(())
+}
+
+/// Marks the NamespaceOffloading of `namespace` with the time pods were evicted, so the
+/// reconciler judges its pods again at once (SPEC §12).
+pub async fn mark_evicted(client: &kube::Client, namespace: &str) -> Result<(), CtlError> {
+    const DOING: &str = "mark its NamespaceOffloading";
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({"metadata": {"annotations": {PODS_EVICTED_ANNOTATION: now}}});
+    let uri = format!("{}?fieldManager={FIELD_MANAGER}", path(namespace));
+    let req = request(
+        Method::PATCH,
+        uri,
+        "application/merge-patch+json",
         patch.to_string().into_bytes(),
     )?;
     call(client, namespace, DOING, req).await?;

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::drift::{self, Judged, Offender};
 use super::evict::{action, evict_pod, still_there, Action, EvictOptions, Evicted};
 use super::progress::Reporter;
-use super::{bounded, human, CtlError, Outcome};
+use super::{api, bounded, human, CtlError, Outcome};
 
 /// Evicts the offenders of `ns` that have a controller (or all with `--include-unmanaged`),
 /// retrying refusals until `deadline`, waits until the evicted pods are gone, and judges the
@@ -77,6 +77,16 @@ pub(super) async fn evict_namespace(
     let Some(last) = settle(client, ns, &evicted, options, deadline, report).await else {
         return Outcome::Failed;
     };
+    if !evicted.is_empty() {
+        // Without the mark, the reconciler's condition would change only at its next resync.
+        let mark = api::mark_evicted(client, ns);
+        let read_by = deadline.max(Instant::now() + options.timeout.min(LAST_READ));
+        if let Err(e) = bounded(read_by, options.timeout, ns, "mark it", mark).await {
+            report.warning(&format!(
+                "{e}; its PodsCompliant condition changes at the reconciler's next resync"
+            ));
+        }
+    }
     if last.offenders.is_empty() {
         report.line(&format!("{ns}: every pod follows the policy now"));
         return if failed || !pending.is_empty() {

@@ -9,7 +9,9 @@
 //! and `offload` use too. Between two looks the stored condition stands. After a restart, a
 //! condition already computed for the current generation is trusted until a resync, and the
 //! resyncs of thousands of namespaces are spread over the interval, so a restart does not
-//! list every namespace at once. A failed list keeps the stored condition and is retried at
+//! list every namespace at once. `evict namespace` marks the NamespaceOffloading with an
+//! annotation when it has evicted pods, which makes a look due at once (the condition turns
+//! `True` when the pods have moved, not a resync later). A failed list keeps the stored condition and is retried at
 //! the next reconcile.
 
 use std::collections::hash_map::DefaultHasher;
@@ -24,6 +26,7 @@ use kube::api::{Api, ListParams};
 use kube::Client;
 use tokio::time::Instant;
 
+use crate::api::consts::PODS_EVICTED_ANNOTATION;
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
 use crate::policy::drift::{violation, CurrentPolicy, NodeKind};
 use crate::policy::nodes::{cluster_of, is_virtual};
@@ -89,13 +92,13 @@ impl PodAudit {
 
     /// Whether `namespace`'s pods are due for a look: never looked at (unless `stored`, the
     /// stored condition, was computed for this generation: then at a point of the resync
-    /// interval fixed by the name), or looked at under another generation or selection, or
-    /// at least (nearly) a resync ago.
+    /// interval fixed by the name), or looked at under another generation or `selected`
+    /// (the selected clusters, and the eviction mark), or at least (nearly) a resync ago.
     pub fn due(
         &self,
         namespace: &str,
         generation: Option<i64>,
-        selected: &BTreeSet<String>,
+        selected: &impl Hash,
         stored: Option<&Condition>,
         now: Instant,
     ) -> bool {
@@ -128,7 +131,7 @@ impl PodAudit {
         &self,
         namespace: &str,
         generation: Option<i64>,
-        selected: &BTreeSet<String>,
+        selected: &impl Hash,
         now: Instant,
     ) {
         let entry = Checked {
@@ -157,7 +160,14 @@ impl PodAudit {
         let namespace = nsoff.metadata.namespace.as_deref().unwrap_or_default();
         let generation = nsoff.metadata.generation;
         let now = Instant::now();
-        if !self.due(namespace, generation, selected, stored, now) {
+        // A new eviction mark counts as a new selection: judged again at once.
+        let evicted = nsoff
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PODS_EVICTED_ANNOTATION));
+        let key = (selected, evicted);
+        if !self.due(namespace, generation, &key, stored, now) {
             return None;
         }
         match self
@@ -165,7 +175,7 @@ impl PodAudit {
             .await
         {
             Ok(finding) => {
-                self.record(namespace, generation, selected, now);
+                self.record(namespace, generation, &key, now);
                 Some(finding)
             }
             Err(e) => {
