@@ -58,6 +58,8 @@
 mod cli_tests;
 #[path = "e2e/consistency_tests.rs"]
 mod consistency_tests;
+#[path = "e2e/drift_tests.rs"]
+mod drift_tests;
 #[allow(dead_code)]
 #[path = "e2e/fixtures.rs"]
 mod fixtures;

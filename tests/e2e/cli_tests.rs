@@ -22,11 +22,11 @@ use crate::reconcile_expect::{all, default_twin, expect_absent, expect_twin, wai
 use crate::remote::{check_remote, ReconcileEnv};
 
 /// One finished run of the binary.
-struct Run {
-    command: String,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl fmt::Display for Run {
@@ -40,7 +40,11 @@ impl fmt::Display for Run {
 }
 
 /// Runs `nsoffload args… --kubeconfig kubeconfig`, killed if still running after `bound`.
-async fn nsoffload(kubeconfig: &Path, args: &[&str], bound: Duration) -> anyhow::Result<Run> {
+pub(crate) async fn nsoffload(
+    kubeconfig: &Path,
+    args: &[&str],
+    bound: Duration,
+) -> anyhow::Result<Run> {
     let command = format!(
         "nsoffload {} --kubeconfig {}",
         args.join(" "),

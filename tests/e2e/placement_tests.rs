@@ -38,12 +38,12 @@ fn only(remote: &Cluster) -> Vec<NodeSelectorTerm> {
     )]])]
 }
 
-fn virtual_node(remote: &Cluster) -> String {
+pub(crate) fn virtual_node(remote: &Cluster) -> String {
     format!("e2e-virtual-{}", remote.id)
 }
 
 /// The home cluster's local workers the scheduler may use: Ready, schedulable, untainted.
-async fn local_workers(client: &Client) -> anyhow::Result<BTreeSet<String>> {
+pub(crate) async fn local_workers(client: &Client) -> anyhow::Result<BTreeSet<String>> {
     let nodes = Api::<Node>::all(client.clone())
         .list(&ListParams::default())
         .await
@@ -75,7 +75,7 @@ async fn local_workers(client: &Client) -> anyhow::Result<BTreeSet<String>> {
 
 /// An offloaded namespace with `strategy` and `cs`, its status Ready as the reconciler wrote
 /// it, and (unless `Local`) the pod gate open.
-async fn offloaded(
+pub(crate) async fn offloaded(
     s: &Scope,
     remotes: &[Cluster],
     strategy: PodOffloadingStrategy,
