@@ -11,12 +11,11 @@ use anyhow::bail;
 use super::args::HumanDuration;
 use super::exit::usage;
 use super::kubeconfig::KubeArgs;
-use super::offload::{accepted, confirmation, connect_timeout, verdict, Confirm};
+use super::offload::{accepted, confirmation, connect_timeout, namespace_names, verdict, Confirm};
 use crate::api::consts::DEFAULT_RUNTIME_CLASS;
 use crate::ctl::evict::{evict, EvictOptions};
 use crate::ctl::progress::Reporter;
 use crate::ctl::WaitOptions;
-use crate::policy::naming::check_dns1123_label;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -94,15 +93,7 @@ impl EvictArgs {
     /// Runs `evict namespace`.
     pub fn run(self) -> anyhow::Result<()> {
         let EvictTarget::Namespace(a) = self.target;
-        let mut namespaces: Vec<String> = Vec::new();
-        for ns in a.namespaces {
-            if let Err(e) = check_dns1123_label(&ns) {
-                return Err(usage(format!("{ns:?} is not a namespace name: it {e}")));
-            }
-            if !namespaces.contains(&ns) {
-                namespaces.push(ns);
-            }
-        }
+        let namespaces = namespace_names(a.namespaces)?;
         let confirm = confirmation(a.yes || a.dry_run, std::io::stdin().is_terminal());
         if confirm == Confirm::Refuse {
             return Err(usage(

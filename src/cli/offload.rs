@@ -259,19 +259,25 @@ fn ask(namespaces: &[String]) -> anyhow::Result<bool> {
     Ok(accepted(&answer))
 }
 
+/// The named namespaces, each once, in order; a usage error for a name that cannot be one.
+pub(super) fn namespace_names(names: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let mut namespaces: Vec<String> = Vec::new();
+    for ns in names {
+        if let Err(e) = check_dns1123_label(&ns) {
+            return Err(usage(format!("{ns:?} is not a namespace name: it {e}")));
+        }
+        if !namespaces.contains(&ns) {
+            namespaces.push(ns);
+        }
+    }
+    Ok(namespaces)
+}
+
 impl UnoffloadArgs {
     /// Runs `unoffload namespace`.
     pub fn run(self) -> anyhow::Result<()> {
         let UnoffloadTarget::Namespace(a) = self.target;
-        let mut namespaces: Vec<String> = Vec::new();
-        for ns in a.namespaces {
-            if let Err(e) = check_dns1123_label(&ns) {
-                return Err(usage(format!("{ns:?} is not a namespace name: it {e}")));
-            }
-            if !namespaces.contains(&ns) {
-                namespaces.push(ns);
-            }
-        }
+        let namespaces = namespace_names(a.namespaces)?;
         match confirmation(a.yes, std::io::stdin().is_terminal()) {
             Confirm::Proceed => {}
             Confirm::Refuse => {

@@ -7,7 +7,7 @@
 //! run right after a policy change judges by the policy that is stored, not by a status the
 //! reconciler has not written yet.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use http::Method;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -15,8 +15,9 @@ use k8s_openapi::List;
 
 use super::{api, CtlError};
 use crate::api::consts::{VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE};
-use crate::policy::drift::{controller, violation, Controller, CurrentPolicy, NodeKind, Violation};
-use crate::policy::nodes::{cluster_of, is_virtual};
+use crate::policy::drift::{
+    controller, violation, Controller, CurrentPolicy, NodeKinds, Violation,
+};
 use crate::reconcile::select::{group_virtual_nodes, select};
 
 /// Pods per page.
@@ -125,15 +126,8 @@ pub fn judge_pods(
     runtime_class: &str,
 ) -> Judged {
     let selected = select(spec, &group_virtual_nodes(nodes.iter())).selected;
-    let virtual_nodes: HashMap<&str, Option<&str>> = nodes
-        .iter()
-        .filter(|n| is_virtual(n))
-        .map(|n| (n.metadata.name.as_deref().unwrap_or(""), cluster_of(n)))
-        .collect();
-    let kind = |name: &str| match virtual_nodes.get(name) {
-        Some(cluster) => NodeKind::Virtual(cluster.map(str::to_owned)),
-        None => NodeKind::Local,
-    };
+    let kinds = NodeKinds::new(nodes);
+    let kind = |name: &str| kinds.kind(name);
     let policy = CurrentPolicy {
         spec,
         selected: &selected,

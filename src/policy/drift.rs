@@ -10,13 +10,14 @@
 //! looked up through a function, so the reconciler can answer from its cache of virtual nodes
 //! and the commands from a list they fetched.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use serde::{Deserialize, Serialize};
 
 use super::mutate::{mutate, PodPolicy, PodView};
+use super::nodes::{cluster_of, is_virtual};
 use crate::api::{NamespaceOffloadingSpec, PodOffloadingStrategy};
 
 /// What kind of node a pod is bound to.
@@ -26,6 +27,30 @@ pub enum NodeKind {
     Local,
     /// A virtual node, with the remote cluster id it stands for (when labelled).
     Virtual(Option<String>),
+}
+
+/// The virtual nodes by name, to tell what kind of node a pod is bound to: any node that
+/// is not among them is local.
+#[derive(Debug, Default)]
+pub struct NodeKinds<'a>(HashMap<&'a str, Option<&'a str>>);
+
+impl<'a> NodeKinds<'a> {
+    /// From the nodes (virtual ones are kept, others ignored).
+    pub fn new(nodes: impl IntoIterator<Item = &'a Node>) -> Self {
+        let virtual_nodes = nodes
+            .into_iter()
+            .filter(|n| is_virtual(n))
+            .map(|n| (n.metadata.name.as_deref().unwrap_or(""), cluster_of(n)));
+        NodeKinds(virtual_nodes.collect())
+    }
+
+    /// The kind of the node named `name`.
+    pub fn kind(&self, name: &str) -> NodeKind {
+        match self.0.get(name) {
+            Some(cluster) => NodeKind::Virtual(cluster.map(str::to_owned)),
+            None => NodeKind::Local,
+        }
+    }
 }
 
 /// The namespace's policy as it is now.

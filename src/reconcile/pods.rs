@@ -28,8 +28,7 @@ use tokio::time::Instant;
 
 use crate::api::consts::PODS_EVICTED_ANNOTATION;
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
-use crate::policy::drift::{violation, CurrentPolicy, NodeKind};
-use crate::policy::nodes::{cluster_of, is_virtual};
+use crate::policy::drift::{violation, CurrentPolicy, NodeKinds};
 
 /// Top-level condition type: whether the namespace's pods follow the policy.
 pub const PODS_COMPLIANT: &str = "PodsCompliant";
@@ -195,15 +194,8 @@ impl PodAudit {
         selected: &BTreeSet<String>,
         nodes: &[std::sync::Arc<Node>],
     ) -> Result<Finding, kube::Error> {
-        let virtual_nodes: HashMap<&str, Option<&str>> = nodes
-            .iter()
-            .filter(|n| is_virtual(n))
-            .map(|n| (n.metadata.name.as_deref().unwrap_or(""), cluster_of(n)))
-            .collect();
-        let kind = |name: &str| match virtual_nodes.get(name) {
-            Some(cluster) => NodeKind::Virtual(cluster.map(str::to_owned)),
-            None => NodeKind::Local,
-        };
+        let kinds = NodeKinds::new(nodes.iter().map(|n| n.as_ref()));
+        let kind = |name: &str| kinds.kind(name);
         let policy = CurrentPolicy {
             spec,
             selected,
