@@ -23,6 +23,9 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::{Api, DynamicObject};
+
+use crate::api::NamespaceOffloading;
+use crate::state::cluster::read_offloading;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -127,9 +130,46 @@ pub fn trim_secret(secret: &mut Secret) {
     secret.meta_mut().managed_fields = None;
 }
 
-/// A NamespaceOffloading (untyped) without managed fields.
-pub fn trim_dynamic(obj: &mut DynamicObject) {
-    obj.metadata.managed_fields = None;
+/// Set, in the cache only, on a NamespaceOffloading that does not read as one: why.
+pub const UNREADABLE_ANNOTATION: &str = "nsoffload.cache/unreadable";
+
+/// A NamespaceOffloading read from its untyped form, as the reconciler caches it: typed (a
+/// JSON tree costs several times the memory of the struct), without managed fields or
+/// kubectl's copy of the last applied object (nothing reads either). An object that does
+/// not read as a NamespaceOffloading keeps its metadata, with an empty spec and the reason
+/// in [`UNREADABLE_ANNOTATION`], so one malformed object is reported, not the whole list.
+pub fn typed_offloading(obj: DynamicObject) -> NamespaceOffloading {
+    let mut nsoff = match read_offloading(&obj) {
+        Ok(nsoff) => nsoff,
+        Err(e) => {
+            let mut metadata = obj.metadata;
+            metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert(UNREADABLE_ANNOTATION.to_owned(), e.to_string());
+            NamespaceOffloading {
+                metadata,
+                spec: Default::default(),
+                status: None,
+            }
+        }
+    };
+    nsoff.metadata.managed_fields = None;
+    if let Some(annotations) = nsoff.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+    nsoff
+}
+
+/// A watch event with its NamespaceOffloading typed by [`typed_offloading`].
+pub fn typed_event(event: Event<DynamicObject>) -> Event<NamespaceOffloading> {
+    match event {
+        Event::Apply(o) => Event::Apply(typed_offloading(o)),
+        Event::Delete(o) => Event::Delete(typed_offloading(o)),
+        Event::Init => Event::Init,
+        Event::InitApply(o) => Event::InitApply(typed_offloading(o)),
+        Event::InitDone => Event::InitDone,
+    }
 }
 
 /// What selection reads of one virtual node: its labels (the cluster id among them).

@@ -142,3 +142,43 @@ async fn all_synced_is_bounded_in_total() {
     assert!(start.elapsed() < Duration::from_millis(500));
     assert!(all_synced(&[&done, &done], Duration::from_millis(1)).await);
 }
+
+#[test]
+fn offloadings_are_cached_typed_and_trimmed_and_a_malformed_one_says_why() {
+    let raw = |spec: serde_json::Value| -> kube::api::DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "offloading.liqo.io/v1beta1",
+            "kind": "NamespaceOffloading",
+            "metadata": {
+                "name": "offloading", "namespace": "shop", "generation": 2,
+                "managedFields": [{"manager": "kubectl", "operation": "Apply", "fieldsV1": {"f:spec": {}}}],
+                "annotations": {
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"spec\":{}}",
+                    "offloading.liqo.io/orphan-unreachable": "true",
+                },
+            },
+            "spec": spec,
+        }))
+        .expect("object")
+    };
+    let good = typed_offloading(raw(serde_json::json!({"podOffloadingStrategy": "Remote"})));
+    assert_eq!(
+        good.spec.pod_offloading_strategy,
+        crate::api::PodOffloadingStrategy::Remote
+    );
+    assert_eq!(good.metadata.managed_fields, None);
+    let annotations = good.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(
+        annotations.keys().collect::<Vec<_>>(),
+        ["offloading.liqo.io/orphan-unreachable"]
+    );
+    let bad = typed_offloading(raw(serde_json::json!({"podOffloadingStrategy": 7})));
+    assert_eq!(bad.metadata.name.as_deref(), Some("offloading"));
+    assert_eq!(bad.metadata.generation, Some(2));
+    let why = bad.metadata.annotations.unwrap_or_default();
+    assert!(
+        why.get(UNREADABLE_ANNOTATION)
+            .is_some_and(|m| m.contains("podOffloadingStrategy") || m.contains("invalid type")),
+        "{why:?}"
+    );
+}

@@ -1,7 +1,9 @@
 //! Wiring: watches, triggers, backoff, events and metrics around [`flow::reconcile`].
 //!
-//! NamespaceOffloadings are watched untyped and read one by one, so a malformed object is
-//! reported and skipped instead of breaking the list for everyone. Virtual nodes and
+//! NamespaceOffloadings are watched untyped and cached typed and trimmed, one by one, so a
+//! malformed object is reported and skipped instead of breaking the list for everyone (and
+//! 10,000 objects cost a fraction of their JSON trees). Events are one per notice
+//! ([`super::events`]). Virtual nodes and
 //! credential Secrets affect every NamespaceOffloading and trigger them all; a Namespace
 //! triggers the NamespaceOffloading inside it (so an edited-away scheduling label comes
 //! back). The namespace, node and Secret caches are reflector stores that are written before
@@ -13,17 +15,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{future, StreamExt};
+use futures_util::{future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Synced};
+use super::events::Events;
 use super::flow::{self, Context, HomeError, Report};
 use super::pods::PodAudit;
 use super::remotes::SecretClients;
@@ -31,11 +33,11 @@ use super::select::group_virtual_nodes;
 use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
-use crate::api::OffloadingPhase;
+use crate::api::{NamespaceOffloading, OffloadingPhase};
 use crate::server::metrics::{
     ClusterLabels, Metrics, NamespaceLabels, OutcomeLabels, PhaseLabels, ReasonLabels,
 };
-use crate::state::cluster::{nsoff_resource, read_offloading};
+use crate::state::cluster::nsoff_resource;
 
 /// Settings of the reconciler.
 #[derive(Debug, Clone)]
@@ -84,8 +86,7 @@ struct Shared {
     flow: Context,
     /// Readiness of the caches of nodes, namespaces and credential Secrets.
     synced: [Synced; 3],
-    recorder: Recorder,
-    resource: ApiResource,
+    events: Events,
     metrics: Arc<Metrics>,
     resync: Duration,
     /// Consecutive failures per object, for backoff.
@@ -179,42 +180,40 @@ impl Shared {
         }
     }
 
-    async fn publish(&self, obj: &DynamicObject, report: &Report) {
-        let reference = obj.object_ref(&self.resource);
+    async fn publish(&self, nsoff: &NamespaceOffloading, report: &Report) {
+        let reference = nsoff.object_ref(&());
         for notice in &report.notices {
-            let event = Event {
-                type_: if notice.warning {
-                    EventType::Warning
-                } else {
-                    EventType::Normal
-                },
-                reason: notice.reason.to_owned(),
-                note: Some(notice.message.chars().take(1000).collect()),
-                action: "Reconcile".to_owned(),
-                secondary: None,
-            };
-            if let Err(e) = self.recorder.publish(&event, &reference).await {
-                tracing::warn!(error = %e, "cannot publish an event");
+            if let Err(e) = self.events.publish(&reference, notice).await {
+                tracing::warn!(error = %e, reason = notice.reason, "cannot publish an event");
             }
         }
     }
 }
 
 /// `namespace/name`, the key of per-object backoff and phase tracking.
-fn key(obj: &DynamicObject) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+fn key(nsoff: &NamespaceOffloading) -> String {
+    format!(
+        "{}/{}",
+        nsoff.namespace().unwrap_or_default(),
+        nsoff.name_any()
+    )
 }
 
-async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Action, ReconcileError> {
-    let key = key(&obj);
+async fn reconcile(
+    nsoff: Arc<NamespaceOffloading>,
+    shared: Arc<Shared>,
+) -> Result<Action, ReconcileError> {
+    let key = key(&nsoff);
     let [nodes, namespaces, secrets] = &shared.synced;
     if !cache::all_synced(&[nodes, namespaces, secrets], SYNC_WAIT).await {
         return Err(ReconcileError::NotSynced);
     }
-    if obj.name_any() != NSOFF_NAME {
+    if nsoff.name_any() != NSOFF_NAME {
         return Ok(Action::await_change());
     }
-    let nsoff = read_offloading(&obj).map_err(|e| ReconcileError::Unreadable(e.to_string()))?;
+    if let Some(why) = nsoff.annotations().get(cache::UNREADABLE_ANNOTATION) {
+        return Err(ReconcileError::Unreadable(why.clone()));
+    }
     let report = flow::reconcile(&nsoff, &shared.flow).await?;
     shared
         .metrics
@@ -224,7 +223,7 @@ async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Actio
     shared.track_reachable(&report.reachable);
     shared.track_phase(&key, report.phase);
     shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
-    shared.publish(&obj, &report).await;
+    shared.publish(&nsoff, &report).await;
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
     let action = match report.phase {
         None => Action::await_change(),
@@ -243,8 +242,12 @@ async fn reconcile(obj: Arc<DynamicObject>, shared: Arc<Shared>) -> Result<Actio
     Ok(action)
 }
 
-fn error_policy(obj: Arc<DynamicObject>, error: &ReconcileError, shared: Arc<Shared>) -> Action {
-    let key = key(&obj);
+fn error_policy(
+    nsoff: Arc<NamespaceOffloading>,
+    error: &ReconcileError,
+    shared: Arc<Shared>,
+) -> Action {
+    let key = key(&nsoff);
     shared
         .metrics
         .reconciles
@@ -267,20 +270,18 @@ const SYNC_WAIT: Duration = Duration::from_secs(30);
 
 /// The NamespaceOffloadings whose status has an entry for `cluster`.
 fn naming_cluster(
-    nsoffs: &reflector::Store<DynamicObject>,
+    nsoffs: &reflector::Store<NamespaceOffloading>,
     cluster: &str,
-    resource: &ApiResource,
-) -> Vec<ObjectRef<DynamicObject>> {
+) -> Vec<ObjectRef<NamespaceOffloading>> {
     nsoffs
         .state()
         .iter()
         .filter(|o| {
-            o.data
-                .pointer("/status/remoteNamespacesConditions")
-                .and_then(|c| c.get(cluster))
-                .is_some()
+            o.status
+                .as_ref()
+                .is_some_and(|s| s.remote_namespaces_conditions.contains_key(cluster))
         })
-        .map(|o| ObjectRef::from_obj_with(o.as_ref(), resource.clone()))
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
         .collect()
 }
 
@@ -313,10 +314,6 @@ pub async fn run(
         config.namespace.clone(),
         config.remote_timeout,
     );
-    let reporter = Reporter {
-        controller: crate::registration::MANAGER.to_owned(),
-        instance: Some(config.instance.clone()),
-    };
     let shared = Arc::new(Shared {
         flow: Context {
             home: client.clone(),
@@ -329,30 +326,38 @@ pub async fn run(
             pods: Some(PodAudit::new(&config.runtime_class, config.resync)),
         },
         synced: [nodes_synced, namespaces_synced, secrets_synced],
-        recorder: Recorder::new(client.clone(), reporter),
-        resource: resource.clone(),
+        events: Events::new(
+            client.clone(),
+            crate::registration::MANAGER,
+            &config.instance,
+        ),
         metrics,
         resync: config.resync,
         failures: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
         reported: Mutex::default(),
     });
-    let ns_resource = resource.clone();
-    let controller = Controller::new_with(nsoffs, watcher::Config::default(), resource.clone())
+    // Watched untyped (a malformed object must not break the list), cached typed and
+    // trimmed ([`cache::typed_offloading`]).
+    let writer = reflector::store::Writer::default();
+    let nsoff_reader = writer.as_reader();
+    let nsoff_events = watcher::watcher(nsoffs, watcher::Config::default())
+        .default_backoff()
+        .map_ok(cache::typed_event);
+    let nsoff_objects = reflector::reflector(writer, nsoff_events).applied_objects();
+    let controller = Controller::for_stream(nsoff_objects, nsoff_reader)
         .with_config(controller::Config::default().concurrency(config.concurrency));
     // A credential Secret's change concerns the NamespaceOffloadings whose status names its
     // cluster (a selected cluster always has an entry there); a node's, every one whose
     // selection it may change, and only when its labels or existence change.
     let nsoff_store = controller.store();
     let by_cluster = cache::credential_changes(secret_events).flat_map(move |cluster| {
-        futures_util::stream::iter(naming_cluster(&nsoff_store, &cluster, &resource))
+        futures_util::stream::iter(naming_cluster(&nsoff_store, &cluster))
     });
     let controller = controller
         .watches_stream_with(
             namespace_events.touched_objects(),
-            move |ns: Namespace| {
-                Some(ObjectRef::new_with(NSOFF_NAME, ns_resource.clone()).within(&ns.name_any()))
-            },
+            move |ns: Namespace| Some(ObjectRef::new(NSOFF_NAME).within(&ns.name_any())),
             (),
         )
         .reconcile_all_on(cache::selection_changes(node_events))

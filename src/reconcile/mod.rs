@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod controller;
+pub mod events;
 pub mod flow;
 pub mod home;
 pub mod leader;
