@@ -95,6 +95,10 @@ async fn a_listed_offloading_is_reconciled_and_cancellation_stops_the_controller
         instance: "test".to_owned(),
         concurrency: 4,
         runtime_class: "liqo".to_owned(),
+        remote_limits: nsoffload::reconcile::ratelimit::ApiLimits {
+            qps: 100.0,
+            burst: 100,
+        },
     };
     let controllers = tokio::spawn(run(client, config, metrics.clone(), cancel.clone()));
 

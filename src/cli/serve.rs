@@ -19,6 +19,7 @@ use crate::admission::Admission;
 use crate::api::consts::DEFAULT_RUNTIME_CLASS;
 use crate::policy::validate::ValidationConfig;
 use crate::reconcile::leader::{identity, Timing};
+use crate::reconcile::ratelimit::ApiLimits;
 use crate::reconcile::{supervise, LeaseConfig, ReconcilerConfig};
 use crate::registration::manager::ManagedCerts;
 use crate::registration::secret::RotationPolicy;
@@ -111,6 +112,13 @@ pub struct ServeArgs {
     /// At most this many NamespaceOffloadings are reconciled at once.
     #[arg(long, env = "NSOFFLOAD_RECONCILE_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     reconcile_concurrency: u16,
+    /// The reconciler's requests per second to each API server (home and each remote
+    /// cluster), on average; admission and leader election are not limited.
+    #[arg(long, env = "NSOFFLOAD_API_QPS", default_value_t = 500.0, value_parser = positive_rate)]
+    api_qps: f64,
+    /// The reconciler's requests sent at once to an API server after a quiet time.
+    #[arg(long, env = "NSOFFLOAD_API_BURST", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    api_burst: u32,
     /// Log format.
     #[arg(long, env = "NSOFFLOAD_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -150,8 +158,14 @@ impl ServeArgs {
             resync_interval,
             remote_timeout,
             reconcile_concurrency,
+            api_qps,
+            api_burst,
             log_format: _,
         } = self;
+        let limits = ApiLimits {
+            qps: api_qps,
+            burst: api_burst,
+        };
         let shutdown = CancellationToken::new();
         // Registered by this server at a URL (self-managed certificates outside the cluster):
         // removed again on shutdown, so no webhook is left pointing at a dead address.
@@ -190,7 +204,7 @@ impl ServeArgs {
             CertSource::choose(tls_cert_file, tls_key_file, tls_reload_interval.0, managed)?;
         let source = match standalone {
             Some(file) => StateSource::standalone(&file)?,
-            None => StateSource::cluster(kubeconfig, shutdown.clone()).await?,
+            None => StateSource::cluster(kubeconfig, limits, shutdown.clone()).await?,
         };
         // Bound before the webhooks are registered: the API server's first calls wait in the
         // listen backlog instead of being refused.
@@ -203,6 +217,7 @@ impl ServeArgs {
         let metrics = Arc::new(Metrics::new());
         let source_client = source.client.clone();
         let lease_client = source.lease_client.clone();
+        let reconcile_client = source.reconcile_client.clone();
         let (resolver, reloader) = certs
             .start(source.client.clone(), &metrics, shutdown.clone())
             .await?;
@@ -222,7 +237,7 @@ impl ServeArgs {
             metrics: metrics.clone(),
         });
 
-        let reconciler = match (&source_client, reconcile) {
+        let reconciler = match (&reconcile_client, reconcile) {
             (Some(client), true) => {
                 let config = ReconcilerConfig {
                     home_id: cluster_id.0.clone(),
@@ -232,6 +247,7 @@ impl ServeArgs {
                     instance: identity(),
                     concurrency: reconcile_concurrency,
                     runtime_class: runtime_class.clone(),
+                    remote_limits: limits,
                 };
                 let lease = leader_elect.then(|| LeaseConfig {
                     namespace: own_namespace.clone(),
@@ -328,13 +344,32 @@ async fn become_ready(
     }
 }
 
+/// A rate of requests a second: a finite number above zero.
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate above 0 (requests a second, e.g. 500)"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use clap::Parser as _;
 
-    use super::ServeArgs;
+    use super::{positive_rate, ServeArgs};
+
+    #[test]
+    fn rates_are_positive_numbers() {
+        assert_eq!(positive_rate("500"), Ok(500.0));
+        assert_eq!(positive_rate("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "inf", "NaN", "fast", ""] {
+            assert!(positive_rate(bad).is_err(), "{bad}");
+        }
+    }
 
     #[derive(clap::Parser)]
     struct Serve {

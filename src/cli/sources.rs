@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::exit::usage;
 use super::kubeconfig::{self, Environment};
+use crate::reconcile::ratelimit::ApiLimits;
 use crate::registration::manager::{CertManager, ManagedCerts};
 use crate::server::metrics::Metrics;
 use crate::server::tls::ReloadingCert;
@@ -34,6 +35,9 @@ pub(super) struct StateSource {
     /// A second client for leader election (cluster mode): its own connections, so Lease
     /// renewals never queue behind the reconciler's requests.
     pub lease_client: Option<Client>,
+    /// The reconciler's client (cluster mode): rate limited, with its own connections, so
+    /// neither admission's live reads nor Lease renewals wait behind it.
+    pub reconcile_client: Option<Client>,
 }
 
 impl StateSource {
@@ -47,17 +51,23 @@ impl StateSource {
             synced,
             client: None,
             lease_client: None,
+            reconcile_client: None,
         })
     }
 
     pub async fn cluster(
         kubeconfig: Option<PathBuf>,
+        limits: ApiLimits,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let config = kubeconfig::load(kubeconfig.as_deref(), None, &Environment::current()).await?;
         tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings and Namespaces");
         let lease_client =
             Client::try_from(config.clone()).context("cannot build the Kubernetes client")?;
+        let reconcile_client = kube::client::ClientBuilder::try_from(config.clone())
+            .context("cannot build the Kubernetes client")?
+            .with_layer(&limits.layer())
+            .build();
         let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
         let store = Arc::new(Store::default());
         let synced = start_watches(client.clone(), store.clone(), shutdown);
@@ -67,6 +77,7 @@ impl StateSource {
             synced,
             client: Some(client),
             lease_client: Some(lease_client),
+            reconcile_client: Some(reconcile_client),
         })
     }
 }

@@ -28,6 +28,7 @@ use super::cache::{self, Synced};
 use super::events::Events;
 use super::flow::{self, Context, HomeError, Report};
 use super::pods::PodAudit;
+use super::ratelimit::ApiLimits;
 use super::remotes::SecretClients;
 use super::select::group_virtual_nodes;
 use crate::api::consts::{
@@ -56,6 +57,8 @@ pub struct ReconcilerConfig {
     pub concurrency: u16,
     /// The webhook's RuntimeClass name, for judging pods (SPEC §12).
     pub runtime_class: String,
+    /// The rate limit of each remote cluster's client.
+    pub remote_limits: ApiLimits,
 }
 
 /// Why a reconcile failed.
@@ -313,6 +316,7 @@ pub async fn run(
         secrets.clone(),
         config.namespace.clone(),
         config.remote_timeout,
+        config.remote_limits,
     );
     let shared = Arc::new(Shared {
         flow: Context {

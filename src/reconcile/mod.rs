@@ -15,6 +15,7 @@ pub mod home;
 pub mod leader;
 pub mod pods;
 pub mod quick;
+pub mod ratelimit;
 pub mod remotes;
 pub mod select;
 pub mod status;

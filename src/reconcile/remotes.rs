@@ -22,6 +22,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::reflector::Store;
 use kube::{Client, Config, ResourceExt};
 
+use super::ratelimit::ApiLimits;
 use super::status::Failure;
 use crate::api::consts::REMOTE_CLUSTER_ID_LABEL;
 
@@ -51,17 +52,24 @@ pub struct SecretClients {
     secrets: Store<Secret>,
     namespace: String,
     timeout: Duration,
+    limits: ApiLimits,
     cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl SecretClients {
     /// Reads Secrets from `secrets` (a store of nsoffload's namespace `namespace`); remote
-    /// calls time out after `timeout`.
-    pub fn new(secrets: Store<Secret>, namespace: String, timeout: Duration) -> Self {
+    /// calls time out after `timeout` and are rate limited by `limits` (per cluster).
+    pub fn new(
+        secrets: Store<Secret>,
+        namespace: String,
+        timeout: Duration,
+        limits: ApiLimits,
+    ) -> Self {
         SecretClients {
             secrets,
             namespace,
             timeout,
+            limits,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -116,7 +124,12 @@ fn version(secret: &Secret) -> String {
 }
 
 /// Builds a client from a credentials Secret, or explains why it cannot.
-pub async fn client_from_secret(secret: &Secret, timeout: Duration) -> Result<Client, String> {
+/// Its requests are rate limited by `limits` (a bucket per client, so per cluster).
+pub async fn client_from_secret(
+    secret: &Secret,
+    timeout: Duration,
+    limits: ApiLimits,
+) -> Result<Client, String> {
     let name = format!(
         "{}/{}",
         secret.namespace().unwrap_or_default(),
@@ -137,8 +150,9 @@ pub async fn client_from_secret(secret: &Secret, timeout: Duration) -> Result<Cl
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
     config.write_timeout = Some(timeout);
-    Client::try_from(config)
-        .map_err(|e| format!("credentials Secret {name}: cannot build a client: {e}"))
+    let builder = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| format!("credentials Secret {name}: cannot build a client: {e}"))?;
+    Ok(builder.with_layer(&limits.layer()).build())
 }
 
 impl RemoteClusters for SecretClients {
@@ -162,7 +176,7 @@ impl RemoteClusters for SecretClients {
                     return Ok(c.client.clone());
                 }
             }
-            let client = client_from_secret(&secret, self.timeout).await;
+            let client = client_from_secret(&secret, self.timeout, self.limits).await;
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             match client {
                 Ok(client) => {
@@ -228,7 +242,16 @@ current-context: c
         for s in secrets {
             writer.apply_watcher_event(&Event::Apply(s));
         }
-        let c = SecretClients::new(store, "nsoffload-system".to_owned(), Duration::from_secs(1));
+        let limits = ApiLimits {
+            qps: 100.0,
+            burst: 10,
+        };
+        let c = SecretClients::new(
+            store,
+            "nsoffload-system".to_owned(),
+            Duration::from_secs(1),
+            limits,
+        );
         (c, writer)
     }
 
