@@ -71,6 +71,8 @@ mod harness;
 mod kit;
 #[path = "e2e/placement_tests.rs"]
 mod placement_tests;
+#[path = "e2e/quick_tests.rs"]
+mod quick_tests;
 #[path = "e2e/reconcile_expect.rs"]
 mod reconcile_expect;
 #[path = "e2e/reconcile_tests.rs"]

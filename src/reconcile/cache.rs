@@ -23,10 +23,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::{Api, DynamicObject};
-
-use crate::api::NamespaceOffloading;
-use crate::state::cluster::read_offloading;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ReflectHandle, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Resource, ResourceExt};
@@ -34,6 +31,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::api::consts::REMOTE_CLUSTER_ID_LABEL;
+use crate::api::NamespaceOffloading;
+use crate::state::cluster::read_offloading;
 
 /// Whether a store has seen its first complete list; cloned by every waiter.
 #[derive(Debug, Clone)]
@@ -102,6 +101,51 @@ where
         }
     });
     (store, synced, stream)
+}
+
+/// Events a shared store buffers for its slowest subscriber before the watch waits.
+const SHARED_BUFFER: usize = 1024;
+
+/// Like [`reflect`], for a store shared with another controller: watches `api`, maps each
+/// event with `map` (typing, trimming), and keeps the objects once for both. The returned
+/// handle streams the objects applied to the store (kube-runtime dispatches no deletions:
+/// a deletion with a finalizer shows first as an object with a deletion timestamp).
+pub fn reflect_shared<R, K>(
+    api: Api<R>,
+    config: watcher::Config,
+    map: fn(Event<R>) -> Event<K>,
+) -> (
+    Store<K>,
+    Synced,
+    ReflectHandle<K>,
+    impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
+)
+where
+    R: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Clone + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let writer = reflector::store::Writer::new_shared(SHARED_BUFFER, Default::default());
+    let store = writer.as_reader();
+    let handle = writer
+        .subscribe()
+        .expect("a writer made by new_shared has a dispatcher");
+    let (tx, synced) = Synced::new();
+    let stream = watcher::watcher(api, config)
+        .default_backoff()
+        .map_ok(map)
+        .reflect_shared(writer)
+        .inspect_ok(move |event| {
+            if matches!(event, Event::InitDone) {
+                tx.send_replace(true);
+            }
+        });
+    (store, synced, handle, stream)
+}
+
+/// A Namespace watch event, trimmed by [`trim_namespace`].
+pub fn namespace_event(event: Event<Namespace>) -> Event<Namespace> {
+    event.modify(trim_namespace)
 }
 
 /// Drops what no reader of a cached object uses: managed fields.

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{future, StreamExt, TryStreamExt};
+use futures_util::{future, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Action, Controller};
@@ -28,6 +28,7 @@ use super::cache::{self, Synced};
 use super::events::Events;
 use super::flow::{self, Context, HomeError, Report};
 use super::pods::PodAudit;
+use super::quick::QuickCaches;
 use super::ratelimit::ApiLimits;
 use super::remotes::SecretClients;
 use super::select::group_virtual_nodes;
@@ -307,11 +308,24 @@ pub async fn run(
         watcher::Config::default().labels(REMOTE_CLUSTER_ID_LABEL),
         cache::trim_secret,
     );
-    let (namespaces, namespaces_synced, namespace_events) = cache::reflect(
+    // Namespaces and NamespaceOffloadings are cached once, for this controller and quick
+    // offloading alike (shared stores).
+    let (namespaces, namespaces_synced, namespace_handle, namespace_events) = cache::reflect_shared(
         Api::<Namespace>::all(client.clone()),
         watcher::Config::default(),
-        cache::trim_namespace,
+        cache::namespace_event,
     );
+    // Watched untyped (a malformed object must not break the list), cached typed and
+    // trimmed ([`cache::typed_offloading`]).
+    let (nsoff_reader, nsoffs_synced, nsoff_handle, nsoff_events) =
+        cache::reflect_shared(nsoffs, watcher::Config::default(), cache::typed_event);
+    let quick_caches = QuickCaches {
+        namespaces: namespaces.clone(),
+        namespace_events: namespace_handle,
+        nsoffs: nsoff_reader.clone(),
+        nsoff_events: nsoff_handle,
+        synced: [namespaces_synced.clone(), nsoffs_synced],
+    };
     let remotes = SecretClients::new(
         secrets.clone(),
         config.namespace.clone(),
@@ -341,15 +355,7 @@ pub async fn run(
         phases: Mutex::new(HashMap::new()),
         reported: Mutex::default(),
     });
-    // Watched untyped (a malformed object must not break the list), cached typed and
-    // trimmed ([`cache::typed_offloading`]).
-    let writer = reflector::store::Writer::default();
-    let nsoff_reader = writer.as_reader();
-    let nsoff_events = watcher::watcher(nsoffs, watcher::Config::default())
-        .default_backoff()
-        .map_ok(cache::typed_event);
-    let nsoff_objects = reflector::reflector(writer, nsoff_events).applied_objects();
-    let controller = Controller::for_stream(nsoff_objects, nsoff_reader)
+    let controller = Controller::for_stream(nsoff_events.applied_objects(), nsoff_reader)
         .with_config(controller::Config::default().concurrency(config.concurrency));
     // A credential Secret's change concerns the NamespaceOffloadings whose status names its
     // cluster (a selected cluster always has an entry there); a node's, every one whose
@@ -367,7 +373,13 @@ pub async fn run(
         .reconcile_all_on(cache::selection_changes(node_events))
         .reconcile_on(by_cluster)
         .graceful_shutdown_on(cancel.clone().cancelled_owned());
-    let quick = super::quick::controller(client, cancel.clone());
+    let quick = super::quick::controller(
+        client,
+        quick_caches,
+        config.concurrency,
+        config.resync,
+        cancel.clone(),
+    );
     let main = controller
         .run(reconcile, error_policy, shared)
         .for_each(|result| {

@@ -6,28 +6,27 @@
 //! annotation; once the label is gone, only a NamespaceOffloading carrying that annotation is
 //! deleted — a hand-made one never is, whatever the label says. The decision is a pure
 //! function of the namespace and the cached NamespaceOffloading; the deletion is guarded by
-//! the cached object's uid, so a hand-made replacement created meanwhile survives.
+//! the cached object's uid, so a hand-made replacement created meanwhile survives. It reads
+//! the reconciler's own caches of namespaces and NamespaceOffloadings (shared stores), so
+//! neither kind is watched or held twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use std::time::Duration;
 
-use futures_util::{future, StreamExt, TryStreamExt};
+use futures_util::{future, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, DeleteParams, DynamicObject, PartialObjectMeta, PostParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
+use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Synced};
 use crate::api::consts::{CREATED_BY_LABEL_ANNOTATION, NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
-use crate::state::cluster::nsoff_resource;
 
 /// What quick offloading does for one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +44,7 @@ pub fn decide(namespace: &Namespace, nsoff: Option<&ObjectMeta>) -> QuickAction 
     if namespace.metadata.deletion_timestamp.is_some() {
         return QuickAction::Nothing;
     }
-    let enabled = namespace
-        .labels()
-        .get(OFFLOADING_ENABLED_LABEL)
-        .is_some_and(|v| v == "true");
-    match (enabled, nsoff) {
+    match (enabled(namespace), nsoff) {
         (true, None) => QuickAction::Create,
         (false, Some(meta)) if made_by_label(meta) && meta.deletion_timestamp.is_none() => {
             QuickAction::Delete(meta.uid.clone())
@@ -124,18 +119,28 @@ pub async fn apply(
     }
 }
 
-/// A NamespaceOffloading's metadata.
-type NsoffMeta = PartialObjectMeta<DynamicObject>;
+/// What quick offloading reads: the reconciler's own caches.
+pub struct QuickCaches {
+    /// Namespaces (shared with the reconciler).
+    pub namespaces: Store<Namespace>,
+    /// Applied namespaces, as the shared store dispatches them.
+    pub namespace_events: ReflectHandle<Namespace>,
+    /// NamespaceOffloadings (shared with the reconciler).
+    pub nsoffs: Store<NamespaceOffloading>,
+    /// Applied NamespaceOffloadings (a deletion starts as one: its deletion timestamp).
+    pub nsoff_events: ReflectHandle<NamespaceOffloading>,
+    /// Readiness of both stores, which every reconcile observes.
+    pub synced: [Synced; 2],
+}
 
 struct QuickContext {
     client: Client,
-    /// NamespaceOffloadings, metadata only: the decision reads nothing else.
-    nsoffs: Store<NsoffMeta>,
-    /// Readiness of `nsoffs`, which every reconcile observes.
-    synced: Synced,
+    nsoffs: Store<NamespaceOffloading>,
+    synced: [Synced; 2],
+    resync: Duration,
 }
 
-/// How long a reconcile waits for the NamespaceOffloading cache before it is retried.
+/// How long a reconcile waits for the caches before it is retried.
 const SYNC_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -146,23 +151,39 @@ struct QuickError {
     source: kube::Error,
 }
 
+fn enabled(namespace: &Namespace) -> bool {
+    namespace
+        .labels()
+        .get(OFFLOADING_ENABLED_LABEL)
+        .is_some_and(|v| v == "true")
+}
+
 async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action, QuickError> {
-    if !ctx.synced.wait(SYNC_WAIT).await {
+    let [namespaces, nsoffs] = &ctx.synced;
+    if !cache::all_synced(&[namespaces, nsoffs], SYNC_WAIT).await {
         // Not known yet whether the namespace has a NamespaceOffloading: look again soon
         // (waiting for a change of the namespace could wait forever).
         return Ok(Action::requeue(Duration::from_secs(5)));
     }
     let name = ns.name_any();
-    let key = ObjectRef::<NsoffMeta>::new_with(NSOFF_NAME, nsoff_resource()).within(&name);
-    let cached = ctx.nsoffs.get(&key);
-    let action = decide(&ns, cached.as_ref().map(|o| &o.metadata));
+    let cached = ctx.nsoffs.get(&ObjectRef::new(NSOFF_NAME).within(&name));
+    let meta = cached.as_ref().map(|o| &o.metadata);
+    let action = decide(&ns, meta);
     apply(&ctx.client, &name, action)
         .await
         .map_err(|source| QuickError {
             namespace: name,
             source,
         })?;
-    Ok(Action::await_change())
+    // A labelled namespace is looked at again: its NamespaceOffloading may be deleted
+    // without a change this controller sees (the shared caches dispatch no deletions).
+    Ok(match (enabled(&ns), meta) {
+        (true, Some(m)) if m.deletion_timestamp.is_some() => {
+            Action::requeue(Duration::from_secs(5))
+        }
+        (true, _) => Action::requeue(ctx.resync),
+        (false, _) => Action::await_change(),
+    })
 }
 
 fn error_policy(_: Arc<Namespace>, error: &QuickError, _: Arc<QuickContext>) -> Action {
@@ -170,40 +191,26 @@ fn error_policy(_: Arc<Namespace>, error: &QuickError, _: Arc<QuickContext>) -> 
     Action::requeue(Duration::from_secs(10))
 }
 
-/// Runs the quick-offloading controller until `cancel`.
-pub async fn controller(client: Client, cancel: CancellationToken) {
-    let resource = nsoff_resource();
-    let writer = reflector::store::Writer::<NsoffMeta>::new(resource.clone());
-    let nsoffs = writer.as_reader();
-    let (synced_tx, synced) = Synced::new();
-    // `Api<PartialObjectMeta<_>>` asks the API server for metadata only.
-    let api: Api<NsoffMeta> = Api::all_with(client.clone(), &resource);
-    let watch = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .map_ok(|e| e.modify(|m: &mut NsoffMeta| m.metadata.managed_fields = None));
-    let events = reflector::reflector(writer, watch)
-        .inspect_ok(move |e| {
-            if matches!(e, Event::InitDone) {
-                synced_tx.send_replace(true);
-            }
-        })
-        .touched_objects();
-    let (namespaces, _, namespace_events) = cache::reflect(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-        cache::trim_namespace,
-    );
+/// Runs the quick-offloading controller on the reconciler's caches until `cancel`, with at
+/// most `concurrency` namespaces at once.
+pub async fn controller(
+    client: Client,
+    caches: QuickCaches,
+    concurrency: u16,
+    resync: Duration,
+    cancel: CancellationToken,
+) {
     let ctx = Arc::new(QuickContext {
-        client: client.clone(),
-        nsoffs,
-        synced,
+        client,
+        nsoffs: caches.nsoffs,
+        synced: caches.synced,
+        resync,
     });
-    Controller::for_stream(namespace_events.touched_objects(), namespaces)
-        .watches_stream_with(
-            events,
-            |o: NsoffMeta| o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns)),
-            resource,
-        )
+    Controller::for_shared_stream(caches.namespace_events, caches.namespaces)
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .watches_shared_stream(caches.nsoff_events, |o: Arc<NamespaceOffloading>| {
+            o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns))
+        })
         .graceful_shutdown_on(cancel.cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| future::ready(()))
