@@ -25,7 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Synced};
-use super::events::Events;
+use super::events::{EventQueue, Events};
 use super::flow::{self, Context, HomeError, Report};
 use super::pods::PodAudit;
 use super::quick::QuickCaches;
@@ -90,7 +90,7 @@ struct Shared {
     flow: Context,
     /// Readiness of the caches of nodes, namespaces and credential Secrets.
     synced: [Synced; 3],
-    events: Events,
+    events: EventQueue,
     metrics: Arc<Metrics>,
     resync: Duration,
     /// Consecutive failures per object, for backoff.
@@ -184,12 +184,10 @@ impl Shared {
         }
     }
 
-    async fn publish(&self, nsoff: &NamespaceOffloading, report: &Report) {
+    fn publish(&self, nsoff: &NamespaceOffloading, report: &Report) {
         let reference = nsoff.object_ref(&());
         for notice in &report.notices {
-            if let Err(e) = self.events.publish(&reference, notice).await {
-                tracing::warn!(error = %e, reason = notice.reason, "cannot publish an event");
-            }
+            self.events.send(&reference, notice);
         }
     }
 }
@@ -227,7 +225,7 @@ async fn reconcile(
     shared.track_reachable(&report.reachable);
     shared.track_phase(&key, report.phase);
     shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
-    shared.publish(&nsoff, &report).await;
+    shared.publish(&nsoff, &report);
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
     let action = match report.phase {
         None => Action::await_change(),
@@ -268,6 +266,11 @@ fn error_policy(
     tracing::warn!(nsoff = %key, error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
+
+/// Notices waiting to be published as Events, at most.
+const EVENT_QUEUE: usize = 4096;
+/// Events written at once.
+const EVENTS_IN_FLIGHT: usize = 4;
 
 /// How long a reconcile waits for the caches before it fails (and is retried with backoff).
 const SYNC_WAIT: Duration = Duration::from_secs(30);
@@ -326,6 +329,15 @@ pub async fn run(
         nsoff_events: nsoff_handle,
         synced: [namespaces_synced.clone(), nsoffs_synced],
     };
+    let (events, publisher) = EventQueue::start(
+        Events::new(
+            client.clone(),
+            crate::registration::MANAGER,
+            &config.instance,
+        ),
+        EVENT_QUEUE,
+        EVENTS_IN_FLIGHT,
+    );
     let remotes = SecretClients::new(
         secrets.clone(),
         config.namespace.clone(),
@@ -344,11 +356,7 @@ pub async fn run(
             pods: Some(PodAudit::new(&config.runtime_class, config.resync)),
         },
         synced: [nodes_synced, namespaces_synced, secrets_synced],
-        events: Events::new(
-            client.clone(),
-            crate::registration::MANAGER,
-            &config.instance,
-        ),
+        events,
         metrics,
         resync: config.resync,
         failures: Mutex::new(HashMap::new()),
@@ -389,5 +397,8 @@ pub async fn run(
             future::ready(())
         });
     future::join(main, quick).await;
+    // The controllers held the last queue handles: the publisher ends after the notices in
+    // flight (bounded by the stop grace of `supervise`).
+    let _ = publisher.await;
     tracing::info!("reconciler stopped");
 }
