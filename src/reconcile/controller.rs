@@ -15,17 +15,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{future, StreamExt};
+use futures_util::{future, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::cache::{self, Synced};
 use super::events::{EventQueue, Events};
+use super::expect::Expectations;
 use super::flow::{self, Context, HomeError, Report};
 use super::pods::PodAudit;
 use super::quick::QuickCaches;
@@ -99,6 +102,8 @@ struct Shared {
     phases: Mutex<HashMap<String, OffloadingPhase>>,
     /// Clusters with a reachability series, so a gone cluster's series can be removed.
     reported: Mutex<BTreeSet<String>>,
+    /// Our writes the cache has not shown yet.
+    expectations: Arc<Expectations>,
 }
 
 /// 1 s doubling per consecutive failure, capped at 5 minutes.
@@ -213,10 +218,20 @@ async fn reconcile(
     if nsoff.name_any() != NSOFF_NAME {
         return Ok(Action::await_change());
     }
+    if shared.expectations.stale(&key, Instant::now()) {
+        // Our last write has not reached the cache: reconciling now would redo it.
+        return Ok(Action::requeue(CACHE_CATCH_UP));
+    }
     if let Some(why) = nsoff.annotations().get(cache::UNREADABLE_ANNOTATION) {
         return Err(ReconcileError::Unreadable(why.clone()));
     }
     let report = flow::reconcile(&nsoff, &shared.flow).await?;
+    match &report.written {
+        Some(version) => shared
+            .expectations
+            .expect(&key, version.clone(), Instant::now()),
+        None => shared.expectations.forget(&key),
+    }
     shared
         .metrics
         .reconciles
@@ -266,6 +281,9 @@ fn error_policy(
     tracing::warn!(nsoff = %key, error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
+
+/// How soon a reconcile put off for a stale cache runs again.
+const CACHE_CATCH_UP: Duration = Duration::from_millis(250);
 
 /// Notices waiting to be published as Events, at most.
 const EVENT_QUEUE: usize = 4096;
@@ -329,6 +347,7 @@ pub async fn run(
         nsoff_events: nsoff_handle,
         synced: [namespaces_synced.clone(), nsoffs_synced],
     };
+    let expectations = Arc::new(Expectations::default());
     let (events, publisher) = EventQueue::start(
         Events::new(
             client.clone(),
@@ -362,6 +381,14 @@ pub async fn run(
         failures: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
         reported: Mutex::default(),
+        expectations: expectations.clone(),
+    });
+    // The store holds each version before it goes by here.
+    let seen = expectations.clone();
+    let nsoff_events = nsoff_events.inspect_ok(move |event| {
+        if let Event::Apply(o) | Event::InitApply(o) = event {
+            seen.observe(&key(o), o.metadata.resource_version.as_deref());
+        }
     });
     let controller = Controller::for_stream(nsoff_events.applied_objects(), nsoff_reader)
         .with_config(controller::Config::default().concurrency(config.concurrency));

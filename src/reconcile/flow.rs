@@ -87,6 +87,9 @@ pub struct Report {
     pub settling: bool,
     /// How many pods violate the policy, when they were judged in this reconcile.
     pub violating: Option<usize>,
+    /// The resourceVersion of this reconcile's last write to the NamespaceOffloading: the
+    /// cache is stale until it shows that version.
+    pub written: Option<String>,
 }
 
 /// A failed write to the home cluster; the controller retries with backoff.
@@ -111,8 +114,9 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
         // Never ours, or already released: nothing left to clean up.
         return Ok(Report::default());
     }
+    let mut written = None;
     if !deleting && !has_finalizer {
-        home::add_finalizer(&ctx.home, nsoff).await?;
+        written = home::add_finalizer(&ctx.home, nsoff).await?;
     }
     let want_label =
         !deleting && nsoff.spec.pod_offloading_strategy != PodOffloadingStrategy::Local;
@@ -155,7 +159,10 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
     });
     let states = join_all(visits).await;
     let mut views = BTreeMap::new();
-    let mut report = Report::default();
+    let mut report = Report {
+        written,
+        ..Report::default()
+    };
     for (id, twin_state) in ids.iter().zip(states) {
         if let TwinState::Failed(f) = &twin_state {
             report.reachable.insert(id.clone(), !f.unreachable);
@@ -232,11 +239,12 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
             home::remove_finalizer(&ctx.home, nsoff).await?;
             report.released = true;
             report.phase = None;
+            report.written = None;
             return Ok(report);
         }
     }
     if previous != Some(&computed) {
-        home::write_status(&ctx.home, nsoff, &computed).await?;
+        report.written = home::write_status(&ctx.home, nsoff, &computed).await?;
         report.status_written = true;
     }
     Ok(report)

@@ -68,13 +68,16 @@ pub fn remove_finalizer_ops(current: &[String]) -> Option<Value> {
     ]))
 }
 
-/// Adds the finalizer.
-pub async fn add_finalizer(client: &Client, nsoff: &NamespaceOffloading) -> Result<(), HomeError> {
+/// Adds the finalizer; the resourceVersion written.
+pub async fn add_finalizer(
+    client: &Client,
+    nsoff: &NamespaceOffloading,
+) -> Result<Option<String>, HomeError> {
     let ops = add_finalizer_ops(nsoff.finalizers());
     api(client, nsoff)
         .patch(&nsoff.name_any(), &params(), &json_patch(ops))
         .await
-        .map(drop)
+        .map(|o| o.resource_version())
         .map_err(home_error("adding the finalizer", "finalizer"))
 }
 
@@ -97,17 +100,17 @@ pub async fn remove_finalizer(
     }
 }
 
-/// Replaces the status.
+/// Replaces the status; the resourceVersion written.
 pub async fn write_status(
     client: &Client,
     nsoff: &NamespaceOffloading,
     status: &NamespaceOffloadingStatus,
-) -> Result<(), HomeError> {
+) -> Result<Option<String>, HomeError> {
     let ops = json!([{ "op": "add", "path": "/status", "value": status }]);
     api(client, nsoff)
         .patch_status(&nsoff.name_any(), &params(), &json_patch(ops))
         .await
-        .map(drop)
+        .map(|o| o.resource_version())
         .map_err(home_error("writing the status", "status"))
 }
 

@@ -10,6 +10,7 @@
 pub mod cache;
 pub mod controller;
 pub mod events;
+pub mod expect;
 pub mod flow;
 pub mod home;
 pub mod leader;
