@@ -7,6 +7,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use nsoffload::cli::{exit, Cli};
 
+/// jemalloc returns freed memory to the system over time; glibc's malloc left RSS near the
+/// start-up peak of the caches' first lists.
+#[cfg(all(target_os = "linux", not(target_env = "msvc")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     nsoffload::server::tls::install_crypto_provider();
