@@ -170,23 +170,8 @@ impl Shared {
         });
     }
 
-    /// Sets the namespace's violating-pods series when its pods were judged, and removes it
-    /// (with what the audit remembers) when the namespace is no longer offloaded.
     fn track_violating(&self, namespace: &str, report: &Report) {
-        let series = NamespaceLabels {
-            namespace: namespace.to_owned(),
-        };
-        if report.phase.is_none() {
-            self.metrics.violating_pods.remove(&series);
-            if let Some(audit) = &self.flow.pods {
-                audit.forget(namespace);
-            }
-        } else if let Some(n) = report.violating {
-            self.metrics
-                .violating_pods
-                .get_or_create(&series)
-                .set(n as i64);
-        }
+        track_violating(&self.metrics, self.flow.pods.as_ref(), namespace, report);
     }
 
     fn publish(&self, nsoff: &NamespaceOffloading, report: &Report) {
@@ -194,6 +179,22 @@ impl Shared {
         for notice in &report.notices {
             self.events.send(&reference, notice);
         }
+    }
+}
+
+/// Sets the namespace's violating-pods series when its pods were judged, and removes it
+/// (with what the audit remembers) when the namespace is no longer offloaded.
+fn track_violating(metrics: &Metrics, audit: Option<&PodAudit>, namespace: &str, report: &Report) {
+    let series = NamespaceLabels {
+        namespace: namespace.to_owned(),
+    };
+    if report.phase.is_none() {
+        metrics.violating_pods.remove(&series);
+        if let Some(audit) = audit {
+            audit.forget(namespace);
+        }
+    } else if let Some(n) = report.violating {
+        metrics.violating_pods.get_or_create(&series).set(n as i64);
     }
 }
 
@@ -428,4 +429,35 @@ pub async fn run(
     // flight (bounded by the stop grace of `supervise`).
     let _ = publisher.await;
     tracing::info!("reconciler stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_violating_pods_series_follows_the_namespace_and_goes_with_it() {
+        let metrics = Metrics::new();
+        let audit = PodAudit::new("liqo", Duration::from_secs(300));
+        let series = "nsoffload_violating_pods{namespace=\"shop\"}";
+        let judged = |n: Option<usize>, phase: Option<OffloadingPhase>| Report {
+            phase,
+            violating: n,
+            ..Report::default()
+        };
+        let ready = Some(OffloadingPhase::Ready);
+        track_violating(&metrics, Some(&audit), "shop", &judged(Some(3), ready));
+        assert!(metrics.encode().contains(&format!("{series} 3")));
+        // Not judged this time: the last count stands.
+        track_violating(&metrics, Some(&audit), "shop", &judged(None, ready));
+        assert!(metrics.encode().contains(&format!("{series} 3")));
+        track_violating(&metrics, Some(&audit), "shop", &judged(Some(0), ready));
+        assert!(metrics.encode().contains(&format!("{series} 0")));
+        // Released: the series goes, and the audit forgets the namespace.
+        let now = Instant::now();
+        audit.record("shop", Some(1), &"r1", now);
+        track_violating(&metrics, Some(&audit), "shop", &judged(None, None));
+        assert!(!metrics.encode().contains(series), "{}", metrics.encode());
+        assert!(audit.due("shop", Some(1), &"r1", None, now));
+    }
 }
