@@ -178,7 +178,8 @@ pub fn trim_secret(secret: &mut Secret) {
 pub const UNREADABLE_ANNOTATION: &str = "nsoffload.cache/unreadable";
 
 /// A NamespaceOffloading read from its untyped form, as the reconciler caches it: typed (a
-/// JSON tree costs several times the memory of the struct), without managed fields or
+/// JSON tree costs several times the memory of the struct), without managed fields
+/// ([`read_offloading`] drops them) or
 /// kubectl's copy of the last applied object (nothing reads either). An object that does
 /// not read as a NamespaceOffloading keeps its metadata, with an empty spec and the reason
 /// in [`UNREADABLE_ANNOTATION`], so one malformed object is reported, not the whole list.
@@ -187,6 +188,7 @@ pub fn typed_offloading(obj: DynamicObject) -> NamespaceOffloading {
         Ok(nsoff) => nsoff,
         Err(e) => {
             let mut metadata = obj.metadata;
+            metadata.managed_fields = None;
             metadata
                 .annotations
                 .get_or_insert_with(Default::default)
@@ -198,7 +200,6 @@ pub fn typed_offloading(obj: DynamicObject) -> NamespaceOffloading {
             }
         }
     };
-    nsoff.metadata.managed_fields = None;
     if let Some(annotations) = nsoff.metadata.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }

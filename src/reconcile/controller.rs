@@ -432,32 +432,5 @@ pub async fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_violating_pods_series_follows_the_namespace_and_goes_with_it() {
-        let metrics = Metrics::new();
-        let audit = PodAudit::new("liqo", Duration::from_secs(300));
-        let series = "nsoffload_violating_pods{namespace=\"shop\"}";
-        let judged = |n: Option<usize>, phase: Option<OffloadingPhase>| Report {
-            phase,
-            violating: n,
-            ..Report::default()
-        };
-        let ready = Some(OffloadingPhase::Ready);
-        track_violating(&metrics, Some(&audit), "shop", &judged(Some(3), ready));
-        assert!(metrics.encode().contains(&format!("{series} 3")));
-        // Not judged this time: the last count stands.
-        track_violating(&metrics, Some(&audit), "shop", &judged(None, ready));
-        assert!(metrics.encode().contains(&format!("{series} 3")));
-        track_violating(&metrics, Some(&audit), "shop", &judged(Some(0), ready));
-        assert!(metrics.encode().contains(&format!("{series} 0")));
-        // Released: the series goes, and the audit forgets the namespace.
-        let now = Instant::now();
-        audit.record("shop", Some(1), &"r1", now);
-        track_violating(&metrics, Some(&audit), "shop", &judged(None, None));
-        assert!(!metrics.encode().contains(series), "{}", metrics.encode());
-        assert!(audit.due("shop", Some(1), &"r1", None, now));
-    }
-}
+#[path = "controller_tests.rs"]
+mod tests;
