@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod cache;
 pub mod cli;
 pub mod ctl;
 pub mod install;

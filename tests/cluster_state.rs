@@ -1,7 +1,7 @@
-//! Cluster-mode state without a cluster: the watch mirror's event handling, and the watches
-//! against a scripted API server (tower-test) — a malformed NamespaceOffloading is skipped
-//! without wedging the list, managed fields are dropped, readiness waits for both lists, and
-//! the pod webhook then answers from the cache. Also the live read's requests.
+//! Cluster-mode state without a cluster: the NamespaceOffloading cache against a scripted API
+//! server (tower-test) — a malformed NamespaceOffloading is skipped by admission without
+//! wedging the list, readiness follows the first list, and the pod webhook then answers from
+//! the cache. Also the live read's requests.
 
 mod common;
 
@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode};
 use kube::client::Body;
-use kube::runtime::watcher::Event;
-use nsoffload::state::cluster::{offloading_entry, start_watches, KubeLookup, Mirror};
+use nsoffload::cache::offloadings::OffloadingCache;
+use nsoffload::state::cluster::KubeLookup;
 use nsoffload::state::{LiveLookup, Store};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
@@ -24,49 +24,6 @@ fn nsoff(namespace: &str, name: &str, spec: Value) -> Value {
         "spec": spec,
         "status": {"offloadingPhase": "Ready"}
     })
-}
-
-#[test]
-fn mirror_follows_lists_and_changes() {
-    let mut m = Mirror::<String>::default();
-    let derive = |s: &&str| (!s.starts_with('x')).then(|| (s.to_string(), s.to_uppercase()));
-    let key = |s: &&str| Some(s.to_string());
-    assert!(!m.apply(Event::Init, derive, key));
-    assert!(!m.apply(Event::InitApply("a"), derive, key));
-    assert!(!m.apply(Event::InitApply("xb"), derive, key));
-    assert!(!m.synced());
-    assert!(m.apply(Event::InitDone, derive, key));
-    assert!(m.synced());
-    assert_eq!(m.snapshot().keys().collect::<Vec<_>>(), ["a"]);
-    assert!(m.apply(Event::Apply("c"), derive, key));
-    assert!(m.apply(Event::Delete("a"), derive, key));
-    assert!(!m.apply(Event::Delete("zz"), derive, key));
-    // A relist replaces everything once it is complete.
-    m.apply(Event::Init, derive, key);
-    m.apply(Event::InitApply("d"), derive, key);
-    assert_eq!(m.snapshot().keys().collect::<Vec<_>>(), ["c"]);
-    m.apply(Event::InitDone, derive, key);
-    assert_eq!(m.snapshot().keys().collect::<Vec<_>>(), ["d"]);
-}
-
-#[test]
-fn only_readable_offloadings_named_offloading_become_entries() {
-    let obj = |v: Value| serde_json::from_value::<kube::api::DynamicObject>(v).unwrap();
-    let (ns, entry) = offloading_entry(&obj(nsoff(
-        "shop",
-        "offloading",
-        json!({"podOffloadingStrategy": "Remote"}),
-    )))
-    .unwrap();
-    assert_eq!(ns, "shop");
-    assert!(entry.gate.is_allowed());
-    assert!(offloading_entry(&obj(nsoff("shop", "other", json!({})))).is_none());
-    assert!(offloading_entry(&obj(nsoff(
-        "shop",
-        "offloading",
-        json!({"podOffloadingStrategy": 5})
-    )))
-    .is_none());
 }
 
 fn list(kind: &str, items: Vec<Value>) -> Response<Body> {
@@ -83,7 +40,8 @@ async fn watches_fill_the_store_and_report_readiness() {
     let client = kube::Client::new(service, "default");
     let store = Arc::new(Store::default());
     let cancel = CancellationToken::new();
-    let mut ready = start_watches(client, store.clone(), cancel.clone());
+    let cache = OffloadingCache::start(client, store.clone(), cancel.clone());
+    let mut ready = cache.synced().receiver();
     assert!(!*ready.borrow());
 
     let api = tokio::spawn(async move {
@@ -130,6 +88,13 @@ async fn watches_fill_the_store_and_report_readiness() {
         "a malformed object is skipped"
     );
     assert!(snap.offloading("misnamed").is_none());
+    // The reconciler's view: every object, the malformed one marked, without managed fields.
+    assert_eq!(cache.store().state().len(), 3);
+    let shop = cache
+        .store()
+        .get(&kube::runtime::reflector::ObjectRef::new("offloading").within("shop"))
+        .unwrap();
+    assert!(shop.metadata.managed_fields.is_none());
 
     // The pod webhook answers from these caches.
     let app = Arc::new(nsoffload::server::router::App {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
+use nsoffload::cache::offloadings::OffloadingCache;
 use nsoffload::reconcile::{run, ReconcilerConfig};
 use nsoffload::server::metrics::Metrics;
 use serde_json::{json, Value};
@@ -100,7 +101,16 @@ async fn a_listed_offloading_is_reconciled_and_cancellation_stops_the_controller
             burst: 100,
         },
     };
-    let controllers = tokio::spawn(run(client, config, metrics.clone(), cancel.clone()));
+    // The NamespaceOffloading cache is the process's (admission's too), started beside it.
+    let admission = Arc::new(nsoffload::state::Store::default());
+    let offloadings = OffloadingCache::start(client.clone(), admission.clone(), cancel.clone());
+    let controllers = tokio::spawn(run(
+        client,
+        config,
+        metrics.clone(),
+        offloadings,
+        cancel.clone(),
+    ));
 
     let status = tokio::time::timeout(Duration::from_secs(10), statuses.recv())
         .await
@@ -112,6 +122,8 @@ async fn a_listed_offloading_is_reconciled_and_cancellation_stops_the_controller
         status["remoteNamespacesConditions"]["r1"][1]["message"],
         "no credentials for cluster r1: no Secret labelled liqo.io/remote-cluster-id=r1 in namespace nsoffload-system"
     );
+    // Admission reads the same cache: the namespace has its entry.
+    assert!(admission.load().offloading("shop").is_some());
     // Metrics follow the reconcile (the report is recorded right after the write).
     let text = tokio::time::timeout(Duration::from_secs(5), async {
         loop {

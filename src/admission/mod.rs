@@ -122,7 +122,7 @@ impl Admission {
             return Ok(None);
         };
         match live.namespace_offloading(namespace).await {
-            Ok(found) => Ok(found.map(|n| NamespaceEntry::new(namespace, n))),
+            Ok(found) => Ok(found.map(|n| NamespaceEntry::new(namespace, &n))),
             Err(e) => {
                 tracing::warn!(namespace, error = %e, "live read of the NamespaceOffloading failed");
                 Err(format!(

@@ -237,8 +237,8 @@ impl ServeArgs {
             metrics: metrics.clone(),
         });
 
-        let reconciler = match (&reconcile_client, reconcile) {
-            (Some(client), true) => {
+        let reconciler = match (&reconcile_client, &source.offloadings, reconcile) {
+            (Some(client), Some(offloadings), true) => {
                 let config = ReconcilerConfig {
                     home_id: cluster_id.0.clone(),
                     namespace: own_namespace.clone(),
@@ -260,6 +260,7 @@ impl ServeArgs {
                     config,
                     lease,
                     metrics.clone(),
+                    offloadings.clone(),
                     shutdown.clone(),
                 );
                 Some(tokio::spawn(task))

@@ -17,11 +17,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::exit::usage;
 use super::kubeconfig::{self, Environment};
+use crate::cache::offloadings::OffloadingCache;
 use crate::reconcile::ratelimit::ApiLimits;
 use crate::registration::manager::{CertManager, ManagedCerts};
 use crate::server::metrics::Metrics;
 use crate::server::tls::ReloadingCert;
-use crate::state::cluster::{start_watches, KubeLookup};
+use crate::state::cluster::KubeLookup;
 use crate::state::{load_standalone, LiveLookup, Store};
 
 /// Admission state and how it is kept.
@@ -30,6 +31,8 @@ pub(super) struct StateSource {
     pub live: Option<Arc<dyn LiveLookup>>,
     /// Turns true once every cache has synced.
     pub synced: watch::Receiver<bool>,
+    /// The NamespaceOffloading cache (cluster mode), read by admission and the reconciler.
+    pub offloadings: Option<Arc<OffloadingCache>>,
     /// The API client (cluster mode).
     pub client: Option<Client>,
     /// A second client for leader election (cluster mode): its own connections, so Lease
@@ -49,6 +52,7 @@ impl StateSource {
             store: Arc::new(Store::new(snapshot)),
             live: None,
             synced,
+            offloadings: None,
             client: None,
             lease_client: None,
             reconcile_client: None,
@@ -61,7 +65,7 @@ impl StateSource {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
         let config = kubeconfig::load(kubeconfig.as_deref(), None, &Environment::current()).await?;
-        tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings and Namespaces");
+        tracing::info!(api_server = %config.cluster_url, "cluster mode: watching NamespaceOffloadings");
         let lease_client =
             Client::try_from(config.clone()).context("cannot build the Kubernetes client")?;
         let reconcile_client = kube::client::ClientBuilder::try_from(config.clone())
@@ -70,11 +74,14 @@ impl StateSource {
             .build();
         let client = Client::try_from(config).context("cannot build the Kubernetes client")?;
         let store = Arc::new(Store::default());
-        let synced = start_watches(client.clone(), store.clone(), shutdown);
+        // Admission reads NamespaceOffloadings only (the API server's namespaceSelector already
+        // chose the namespaces whose pods are sent).
+        let offloadings = OffloadingCache::start(client.clone(), store.clone(), shutdown);
         Ok(StateSource {
             store,
             live: Some(Arc::new(KubeLookup::new(client.clone()))),
-            synced,
+            synced: offloadings.synced().receiver(),
+            offloadings: Some(offloadings),
             client: Some(client),
             lease_client: Some(lease_client),
             reconcile_client: Some(reconcile_client),

@@ -1,8 +1,9 @@
 //! Wiring: watches, triggers, backoff, events and metrics around [`flow::reconcile`].
 //!
-//! NamespaceOffloadings are watched untyped and cached typed and trimmed, one by one, so a
-//! malformed object is reported and skipped instead of breaking the list for everyone (and
-//! 10,000 objects cost a fraction of their JSON trees). Events are one per notice
+//! NamespaceOffloadings come from the process-wide cache ([`crate::cache::offloadings`]),
+//! which admission reads too: typed and trimmed, a malformed object reported alone. Its
+//! subscription names the objects that changed; the controller reads them from the store.
+//! Events are one per notice
 //! ([`super::events`]). Virtual nodes and
 //! credential Secrets affect every NamespaceOffloading and trigger them all; a Namespace
 //! triggers the NamespaceOffloading inside it (so an edited-away scheduling label comes
@@ -15,18 +16,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{future, StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
-use kube::api::{Api, DynamicObject};
+use futures_util::{future, StreamExt};
+use k8s_openapi::api::core::v1::{Node, Secret};
+use kube::api::Api;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
 use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::cache::{self, Synced};
 use super::events::{EventQueue, Events};
 use super::expect::Expectations;
 use super::flow::{self, Context, HomeError, Report};
@@ -39,10 +39,11 @@ use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
 use crate::api::{NamespaceOffloading, OffloadingPhase};
+use crate::cache::offloadings::OffloadingCache;
+use crate::cache::{self, NamespaceMeta, Synced};
 use crate::server::metrics::{
     ClusterLabels, Metrics, NamespaceLabels, OutcomeLabels, PhaseLabels, ReasonLabels,
 };
-use crate::state::cluster::nsoff_resource;
 
 /// Settings of the reconciler.
 #[derive(Debug, Clone)]
@@ -311,42 +312,47 @@ fn naming_cluster(
         .collect()
 }
 
-/// Runs the NamespaceOffloading and quick-offloading controllers until `cancel`.
+/// Runs the NamespaceOffloading and quick-offloading controllers until `cancel`, reading
+/// NamespaceOffloadings from `offloadings`.
 pub async fn run(
     client: Client,
     config: ReconcilerConfig,
     metrics: Arc<Metrics>,
+    offloadings: Arc<OffloadingCache>,
     cancel: CancellationToken,
 ) {
-    let resource = nsoff_resource();
-    let nsoffs: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let virtual_nodes =
+        watcher::Config::default().labels(&format!("{VIRTUAL_NODE_LABEL}={VIRTUAL_NODE_VALUE}"));
     let (nodes, nodes_synced, node_events) = cache::reflect(
-        Api::<Node>::all(client.clone()),
-        watcher::Config::default().labels(&format!("{VIRTUAL_NODE_LABEL}={VIRTUAL_NODE_VALUE}")),
+        watcher::watcher(Api::<Node>::all(client.clone()), virtual_nodes).default_backoff(),
         cache::trim_node,
     );
+    let credentials = watcher::Config::default().labels(REMOTE_CLUSTER_ID_LABEL);
     let (secrets, secrets_synced, secret_events) = cache::reflect(
-        Api::<Secret>::namespaced(client.clone(), &config.namespace),
-        watcher::Config::default().labels(REMOTE_CLUSTER_ID_LABEL),
+        watcher::watcher(
+            Api::<Secret>::namespaced(client.clone(), &config.namespace),
+            credentials,
+        )
+        .default_backoff(),
         cache::trim_secret,
     );
-    // Namespaces and NamespaceOffloadings are cached once, for this controller and quick
-    // offloading alike (shared stores).
+    // Namespaces are watched as metadata and cached once, for this controller and quick
+    // offloading alike (a shared store).
     let (namespaces, namespaces_synced, namespace_handle, namespace_events) = cache::reflect_shared(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
-        cache::namespace_event,
+        watcher::watcher(
+            Api::<NamespaceMeta>::all(client.clone()),
+            Default::default(),
+        )
+        .default_backoff(),
+        cache::trim_meta,
     );
-    // Watched untyped (a malformed object must not break the list), cached typed and
-    // trimmed ([`cache::typed_offloading`]).
-    let (nsoff_reader, nsoffs_synced, nsoff_handle, nsoff_events) =
-        cache::reflect_shared(nsoffs, watcher::Config::default(), cache::typed_event);
+    let nsoff_reader = offloadings.store();
     let quick_caches = QuickCaches {
         namespaces: namespaces.clone(),
         namespace_events: namespace_handle,
         nsoffs: nsoff_reader.clone(),
-        nsoff_events: nsoff_handle,
-        synced: [namespaces_synced.clone(), nsoffs_synced],
+        nsoff_changes: Box::pin(offloadings.subscribe(None)),
+        synced: [namespaces_synced.clone(), offloadings.synced()],
     };
     let expectations = Arc::new(Expectations::default());
     let (events, publisher) = EventQueue::start(
@@ -384,14 +390,17 @@ pub async fn run(
         reported: Mutex::default(),
         expectations: expectations.clone(),
     });
-    // The store holds each version before it goes by here.
+    // The cache calls the observer with each version it stores, in order, before this
+    // subscription names the object.
     let seen = expectations.clone();
-    let nsoff_events = nsoff_events.inspect_ok(move |event| {
-        if let Event::Apply(o) | Event::InitApply(o) = event {
-            seen.observe(&key(o), o.metadata.resource_version.as_deref());
-        }
+    let observe: cache::offloadings::Observer = Arc::new(move |o: &NamespaceOffloading| {
+        seen.observe(&key(o), o.metadata.resource_version.as_deref());
     });
-    let controller = Controller::for_stream(nsoff_events.applied_objects(), nsoff_reader)
+    let reader = nsoff_reader.clone();
+    let changed = offloadings
+        .subscribe(Some(observe))
+        .filter_map(move |r| future::ready(reader.get(&r)));
+    let controller = Controller::for_shared_stream(changed, nsoff_reader)
         .with_config(controller::Config::default().concurrency(config.concurrency));
     // A credential Secret's change concerns the NamespaceOffloadings whose status names its
     // cluster (a selected cluster always has an entry there); a node's, every one whose
@@ -403,7 +412,7 @@ pub async fn run(
     let controller = controller
         .watches_stream_with(
             namespace_events.touched_objects(),
-            move |ns: Namespace| Some(ObjectRef::new(NSOFF_NAME).within(&ns.name_any())),
+            move |ns: NamespaceMeta| Some(ObjectRef::new(NSOFF_NAME).within(&ns.name_any())),
             (),
         )
         .reconcile_all_on(cache::selection_changes(node_events))

@@ -29,6 +29,7 @@ use crate::api::consts::{NSOFF_FINALIZER, ORPHAN_UNREACHABLE_ANNOTATION};
 use crate::api::{
     NamespaceOffloading, NamespaceOffloadingStatus, OffloadingPhase, PodOffloadingStrategy,
 };
+use crate::cache::NamespaceMeta;
 use crate::policy::naming::{check_dns1123_label, twin_namespace_name};
 
 /// What a reconcile needs from the world.
@@ -40,7 +41,7 @@ pub struct Context {
     /// Virtual nodes of the home cluster.
     pub nodes: Store<Node>,
     /// Namespaces of the home cluster.
-    pub namespaces: Store<Namespace>,
+    pub namespaces: Store<NamespaceMeta>,
     /// Remote cluster clients.
     pub remotes: Arc<dyn RemoteClusters>,
     /// Deadline of each remote call.

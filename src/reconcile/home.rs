@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::flow::HomeError;
 use crate::api::consts::{NSOFF_FINALIZER, SCHEDULING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingStatus};
+use crate::cache::NamespaceMeta;
 use crate::registration::FIELD_MANAGER;
 
 fn params() -> PatchParams {
@@ -124,7 +125,7 @@ pub fn label_patch(present: bool) -> Value {
 /// says it differs. A namespace that is gone (or being deleted, when adding) is left alone.
 pub async fn sync_scheduling_label(
     client: &Client,
-    namespaces: &Store<Namespace>,
+    namespaces: &Store<NamespaceMeta>,
     namespace: &str,
     want: bool,
 ) -> Result<(), HomeError> {

@@ -7,7 +7,6 @@
 //! credential Secrets into clients; [`controller`] wires kube-runtime watches, backoff, events
 //! and metrics; [`quick`] implements quick offloading from the `liqo.io/enabled` label.
 
-pub mod cache;
 pub mod controller;
 pub mod events;
 pub mod expect;
@@ -33,6 +32,7 @@ use kube::Client;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::cache::offloadings::OffloadingCache;
 use crate::server::metrics::Metrics;
 
 /// Where the Lease of leader election lives, and the client that holds it.
@@ -58,12 +58,14 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 /// Runs the reconciler until `cancel`: only while this replica holds the Lease when `lease`
 /// is set, always otherwise. Losing the Lease stops the controllers at once; winning it again
 /// starts them afresh. The Lease is released only after the controllers have stopped, so two
-/// replicas never reconcile at the same time.
+/// replicas never reconcile at the same time. NamespaceOffloadings are read from
+/// `offloadings`, the cache admission reads too, which runs whether or not this replica leads.
 pub async fn supervise(
     client: Client,
     config: ReconcilerConfig,
     lease: Option<LeaseConfig>,
     metrics: Arc<Metrics>,
+    offloadings: Arc<OffloadingCache>,
     cancel: CancellationToken,
 ) {
     let (leading_tx, mut leading) = watch::channel(lease.is_none());
@@ -89,6 +91,7 @@ pub async fn supervise(
             client.clone(),
             config.clone(),
             metrics.clone(),
+            offloadings.clone(),
             term.clone(),
         ));
         tokio::select! {

@@ -7,16 +7,17 @@
 //! deleted — a hand-made one never is, whatever the label says. The decision is a pure
 //! function of the namespace and the cached NamespaceOffloading; the deletion is guarded by
 //! the cached object's uid, so a hand-made replacement created meanwhile survives. It reads
-//! the reconciler's own caches of namespaces and NamespaceOffloadings (shared stores), so
-//! neither kind is watched or held twice.
+//! the reconciler's namespace cache and the process-wide NamespaceOffloading cache, so
+//! neither kind is watched or held twice; a NamespaceOffloading's change, its deletion
+//! included, triggers its namespace.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use std::time::Duration;
 
+use futures_util::stream::BoxStream;
 use futures_util::{future, StreamExt};
-use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
 use kube::runtime::controller::{self, Action, Controller};
@@ -24,9 +25,9 @@ use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use super::cache::{self, Synced};
 use crate::api::consts::{CREATED_BY_LABEL_ANNOTATION, NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
+use crate::cache::{self, NamespaceMeta, Synced};
 
 /// What quick offloading does for one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +40,10 @@ pub enum QuickAction {
     Nothing,
 }
 
-/// The decision for a namespace and its (cached) NamespaceOffloading named `offloading`.
-pub fn decide(namespace: &Namespace, nsoff: Option<&ObjectMeta>) -> QuickAction {
-    if namespace.metadata.deletion_timestamp.is_some() {
+/// The decision for a namespace (its metadata) and its (cached) NamespaceOffloading named
+/// `offloading`.
+pub fn decide(namespace: &ObjectMeta, nsoff: Option<&ObjectMeta>) -> QuickAction {
+    if namespace.deletion_timestamp.is_some() {
         return QuickAction::Nothing;
     }
     match (enabled(namespace), nsoff) {
@@ -122,13 +124,13 @@ pub async fn apply(
 /// What quick offloading reads: the reconciler's own caches.
 pub struct QuickCaches {
     /// Namespaces (shared with the reconciler).
-    pub namespaces: Store<Namespace>,
+    pub namespaces: Store<NamespaceMeta>,
     /// Applied namespaces, as the shared store dispatches them.
-    pub namespace_events: ReflectHandle<Namespace>,
+    pub namespace_events: ReflectHandle<NamespaceMeta>,
     /// NamespaceOffloadings (shared with the reconciler).
     pub nsoffs: Store<NamespaceOffloading>,
-    /// Applied NamespaceOffloadings (a deletion starts as one: its deletion timestamp).
-    pub nsoff_events: ReflectHandle<NamespaceOffloading>,
+    /// The NamespaceOffloadings that changed or went (the cache's subscription).
+    pub nsoff_changes: BoxStream<'static, ObjectRef<NamespaceOffloading>>,
     /// Readiness of both stores, which every reconcile observes.
     pub synced: [Synced; 2],
 }
@@ -151,14 +153,15 @@ struct QuickError {
     source: kube::Error,
 }
 
-fn enabled(namespace: &Namespace) -> bool {
+fn enabled(namespace: &ObjectMeta) -> bool {
     namespace
-        .labels()
-        .get(OFFLOADING_ENABLED_LABEL)
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(OFFLOADING_ENABLED_LABEL))
         .is_some_and(|v| v == "true")
 }
 
-async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action, QuickError> {
+async fn reconcile(ns: Arc<NamespaceMeta>, ctx: Arc<QuickContext>) -> Result<Action, QuickError> {
     let [namespaces, nsoffs] = &ctx.synced;
     if !cache::all_synced(&[namespaces, nsoffs], SYNC_WAIT).await {
         // Not known yet whether the namespace has a NamespaceOffloading: look again soon
@@ -168,25 +171,23 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<QuickContext>) -> Result<Action,
     let name = ns.name_any();
     let cached = ctx.nsoffs.get(&ObjectRef::new(NSOFF_NAME).within(&name));
     let meta = cached.as_ref().map(|o| &o.metadata);
-    let action = decide(&ns, meta);
+    let action = decide(&ns.metadata, meta);
     apply(&ctx.client, &name, action)
         .await
         .map_err(|source| QuickError {
             namespace: name,
             source,
         })?;
-    // A labelled namespace is looked at again: its NamespaceOffloading may be deleted
-    // without a change this controller sees (the shared caches dispatch no deletions).
-    Ok(match (enabled(&ns), meta) {
-        (true, Some(m)) if m.deletion_timestamp.is_some() => {
-            Action::requeue(Duration::from_secs(5))
-        }
-        (true, _) => Action::requeue(ctx.resync),
-        (false, _) => Action::await_change(),
+    // A labelled namespace is looked at again at each resync, in case a change was missed
+    // while the watch was down.
+    Ok(if enabled(&ns.metadata) {
+        Action::requeue(ctx.resync)
+    } else {
+        Action::await_change()
     })
 }
 
-fn error_policy(_: Arc<Namespace>, error: &QuickError, _: Arc<QuickContext>) -> Action {
+fn error_policy(_: Arc<NamespaceMeta>, error: &QuickError, _: Arc<QuickContext>) -> Action {
     tracing::warn!(error = %error, "quick offloading failed; retrying");
     Action::requeue(Duration::from_secs(10))
 }
@@ -208,9 +209,9 @@ pub async fn controller(
     });
     Controller::for_shared_stream(caches.namespace_events, caches.namespaces)
         .with_config(controller::Config::default().concurrency(concurrency))
-        .watches_shared_stream(caches.nsoff_events, |o: Arc<NamespaceOffloading>| {
-            o.namespace().map(|ns| ObjectRef::<Namespace>::new(&ns))
-        })
+        .reconcile_on(caches.nsoff_changes.filter_map(|r| {
+            future::ready(r.namespace.map(|ns| ObjectRef::<NamespaceMeta>::new(&ns)))
+        }))
         .graceful_shutdown_on(cancel.cancelled_owned())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| future::ready(()))
@@ -222,10 +223,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ns(labels: serde_json::Value, deleting: bool) -> Namespace {
-        let mut v = json!({"metadata": {"name": "shop", "labels": labels}});
+    fn ns(labels: serde_json::Value, deleting: bool) -> ObjectMeta {
+        let mut v = json!({"name": "shop", "labels": labels});
         if deleting {
-            v["metadata"]["deletionTimestamp"] = json!("2026-11-22T10:00:00Z");
+            v["deletionTimestamp"] = json!("2026-11-22T10:00:00Z");
         }
         serde_json::from_value(v).unwrap()
     }

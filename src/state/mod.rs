@@ -37,9 +37,9 @@ pub struct NamespaceEntry {
 impl NamespaceEntry {
     /// Precomputes the entry of `namespace` from its NamespaceOffloading. Only the decisions
     /// are kept, not the object: thousands of them are cached.
-    pub fn new(namespace: &str, nsoff: NamespaceOffloading) -> Self {
+    pub fn new(namespace: &str, nsoff: &NamespaceOffloading) -> Self {
         NamespaceEntry {
-            gate: gate(namespace, Some(&nsoff)),
+            gate: gate(namespace, Some(nsoff)),
             policy: PodPolicy::new(&nsoff.spec),
         }
     }
@@ -71,7 +71,7 @@ impl Snapshot {
             .filter(|n| n.metadata.name.as_deref() == Some(NSOFF_NAME))
             .filter_map(|n| {
                 let ns = n.metadata.namespace.clone()?;
-                let entry = Arc::new(NamespaceEntry::new(&ns, n));
+                let entry = Arc::new(NamespaceEntry::new(&ns, &n));
                 Some((ns, entry))
             })
             .collect();

@@ -10,12 +10,13 @@ use std::time::Duration;
 use futures_util::future::{join_all, BoxFuture};
 use futures_util::FutureExt;
 use http::Method;
-use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
 use kube::Client;
 use nsoffload::api::NamespaceOffloading;
+use nsoffload::cache::NamespaceMeta;
 use nsoffload::reconcile::flow::{self, Context, HomeError, Report};
 use nsoffload::reconcile::pods::PodAudit;
 use nsoffload::reconcile::remotes::{ClientFuture, RemoteClusters};
@@ -72,8 +73,9 @@ pub fn vnode(cluster: &str, region: &str) -> Node {
     .expect("node")
 }
 
-/// The local namespace, with the scheduling label or not.
-pub fn local_namespace(labelled: bool) -> Namespace {
+/// The local namespace as the reconciler caches it (metadata only), with the scheduling label
+/// or not.
+pub fn local_namespace(labelled: bool) -> NamespaceMeta {
     let labels = if labelled {
         json!({"liqo.io/scheduling-enabled": "true"})
     } else {
@@ -147,15 +149,15 @@ pub fn twin_object() -> Value {
 pub struct World {
     nodes: reflector::Store<Node>,
     nodes_writer: reflector::store::Writer<Node>,
-    namespaces: reflector::Store<Namespace>,
-    namespaces_writer: reflector::store::Writer<Namespace>,
+    namespaces: reflector::Store<NamespaceMeta>,
+    namespaces_writer: reflector::store::Writer<NamespaceMeta>,
     remotes: BTreeMap<String, Result<Client, Failure>>,
     servers: BTreeMap<String, ApiServer>,
     pods: Option<PodAudit>,
 }
 
 impl World {
-    pub fn new(local: Namespace) -> Self {
+    pub fn new(local: NamespaceMeta) -> Self {
         let (nodes, nodes_writer) = reflector::store();
         let (namespaces, mut namespaces_writer) = reflector::store();
         namespaces_writer.apply_watcher_event(&Event::Apply(local));

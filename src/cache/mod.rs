@@ -1,5 +1,9 @@
-//! The reconciler's watch caches: trimmed objects, a readiness signal every waiter sees, and
-//! change streams that fire only on what the reconcile decision reads.
+//! The watch caches: one watch per kind, trimmed objects, a readiness signal every waiter
+//! sees, and change streams that fire only on what a decision reads.
+//!
+//! NamespaceOffloadings are cached once for the whole process ([`offloadings`]): admission,
+//! the reconciler and quick offloading read the same store. Namespaces, virtual Nodes and
+//! credential Secrets are read only by the reconciler and are watched while it runs.
 //!
 //! Why not kube-runtime's `Store::wait_until_ready`: its delayed-init primitive remembers a
 //! single waker, so when a store becomes ready while many reconciles wait on it, only the last
@@ -16,23 +20,25 @@
 //! reconciles; [`selection_changes`] fires only when a node's labels or existence change, and
 //! [`credential_changes`] names the cluster whose Secret changed.
 
+pub mod fanout;
+pub mod offloadings;
+
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
-use kube::api::{Api, DynamicObject};
+use kube::api::{ApiResource, DynamicObject};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ReflectHandle, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 
 use crate::api::consts::REMOTE_CLUSTER_ID_LABEL;
 use crate::api::NamespaceOffloading;
-use crate::state::cluster::read_offloading;
 
 /// Whether a store has seen its first complete list; cloned by every waiter.
 #[derive(Debug, Clone)]
@@ -55,6 +61,11 @@ impl Synced {
         *self.0.borrow()
     }
 
+    /// A receiver of the signal (true once synced).
+    pub fn receiver(&self) -> watch::Receiver<bool> {
+        self.0.clone()
+    }
+
     /// Waits at most `within` for the first complete list; whether it came.
     pub async fn wait(&self, within: Duration) -> bool {
         let mut rx = self.0.clone();
@@ -75,53 +86,55 @@ pub async fn all_synced(stores: &[&Synced], within: Duration) -> bool {
     true
 }
 
-/// A reflector over `api` whose objects are trimmed by `trim` before they are stored; returns
-/// the store, its readiness and the watcher's events (trimmed too).
+/// A watch's events, as kube-runtime's watchers give them.
+pub trait EventStream<K>: Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static {}
+impl<K, S> EventStream<K> for S where
+    S: Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static
+{
+}
+
+/// Turns `synced` true at the stream's first complete list.
+fn signal_synced<K>(
+    events: impl EventStream<K>,
+    synced: watch::Sender<bool>,
+) -> impl EventStream<K> {
+    events.inspect_ok(move |event| {
+        if matches!(event, Event::InitDone) {
+            synced.send_replace(true);
+        }
+    })
+}
+
+/// A reflector over `events` (a watcher with its backoff) whose objects are trimmed by
+/// `trim` before they are stored; returns the store, its readiness and the events (trimmed
+/// too), which must be polled for the store to fill.
 pub fn reflect<K>(
-    api: Api<K>,
-    config: watcher::Config,
+    events: impl EventStream<K>,
     trim: fn(&mut K),
-) -> (
-    Store<K>,
-    Synced,
-    impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
-)
+) -> (Store<K>, Synced, impl EventStream<K>)
 where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Clone + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     let (store, writer) = reflector::store();
     let (tx, synced) = Synced::new();
-    let events = watcher::watcher(api, config)
-        .default_backoff()
-        .map_ok(move |event| event.modify(trim));
-    let stream = reflector::reflector(writer, events).inspect_ok(move |event| {
-        if matches!(event, Event::InitDone) {
-            tx.send_replace(true);
-        }
-    });
+    let events = events.map_ok(move |event| event.modify(trim));
+    let stream = signal_synced(reflector::reflector(writer, events), tx);
     (store, synced, stream)
 }
 
 /// Events a shared store buffers for its slowest subscriber before the watch waits.
 const SHARED_BUFFER: usize = 1024;
 
-/// Like [`reflect`], for a store shared with another controller: watches `api`, maps each
-/// event with `map` (typing, trimming), and keeps the objects once for both. The returned
-/// handle streams the objects applied to the store (kube-runtime dispatches no deletions:
-/// a deletion with a finalizer shows first as an object with a deletion timestamp).
-pub fn reflect_shared<R, K>(
-    api: Api<R>,
-    config: watcher::Config,
-    map: fn(Event<R>) -> Event<K>,
-) -> (
-    Store<K>,
-    Synced,
-    ReflectHandle<K>,
-    impl Stream<Item = Result<Event<K>, watcher::Error>> + Send + 'static,
-)
+/// Like [`reflect`], for a store read by two controllers: the returned handle streams the
+/// objects applied to the store (kube-runtime dispatches no deletions: a deletion with a
+/// finalizer shows first as an object with a deletion timestamp). Both the handle and the
+/// events must be polled: the watch waits for a handle that falls behind.
+pub fn reflect_shared<K>(
+    events: impl EventStream<K>,
+    trim: fn(&mut K),
+) -> (Store<K>, Synced, ReflectHandle<K>, impl EventStream<K>)
 where
-    R: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     K: Resource + Clone + Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
@@ -131,22 +144,15 @@ where
         .subscribe()
         .expect("a writer made by new_shared has a dispatcher");
     let (tx, synced) = Synced::new();
-    let stream = watcher::watcher(api, config)
-        .default_backoff()
-        .map_ok(map)
-        .reflect_shared(writer)
-        .inspect_ok(move |event| {
-            if matches!(event, Event::InitDone) {
-                tx.send_replace(true);
-            }
-        });
-    (store, synced, handle, stream)
+    let events = events
+        .map_ok(move |event| event.modify(trim))
+        .reflect_shared(writer);
+    (store, synced, handle, signal_synced(events, tx))
 }
 
-/// A Namespace watch event, trimmed by [`trim_namespace`].
-pub fn namespace_event(event: Event<Namespace>) -> Event<Namespace> {
-    event.modify(trim_namespace)
-}
+/// A Namespace as the reconciler reads it: metadata only (labels, deletion timestamp); it is
+/// watched that way, so the API server sends nothing else.
+pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 
 /// Drops what no reader of a cached object uses: managed fields.
 pub fn trim_meta<K: Resource>(obj: &mut K) {
@@ -163,15 +169,23 @@ pub fn trim_node(node: &mut Node) {
     meta.owner_references = None;
 }
 
-/// A Namespace as the reconciler reads it: metadata without managed fields.
-pub fn trim_namespace(ns: &mut Namespace) {
-    ns.spec = None;
-    ns.meta_mut().managed_fields = None;
-}
-
 /// A credential Secret without managed fields (its data is the kubeconfig, which is read).
 pub fn trim_secret(secret: &mut Secret) {
     secret.meta_mut().managed_fields = None;
+}
+
+/// The API resource of NamespaceOffloadings, for untyped watches.
+pub fn nsoff_resource() -> ApiResource {
+    ApiResource::erase::<NamespaceOffloading>(&())
+}
+
+/// Reads an untyped object as a NamespaceOffloading, without its managed fields.
+pub fn read_offloading(obj: &DynamicObject) -> Result<NamespaceOffloading, serde_json::Error> {
+    let mut raw = serde_json::to_value(obj)?;
+    if let Some(meta) = raw.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("managedFields");
+    }
+    serde_json::from_value(raw)
 }
 
 /// Set, in the cache only, on a NamespaceOffloading that does not read as one: why.
@@ -187,6 +201,12 @@ pub fn typed_offloading(obj: DynamicObject) -> NamespaceOffloading {
     let mut nsoff = match read_offloading(&obj) {
         Ok(nsoff) => nsoff,
         Err(e) => {
+            tracing::warn!(
+                namespace = obj.metadata.namespace.as_deref().unwrap_or_default(),
+                name = obj.metadata.name.as_deref().unwrap_or_default(),
+                error = %e,
+                "a NamespaceOffloading that cannot be read is cached without its spec"
+            );
             let mut metadata = obj.metadata;
             metadata.managed_fields = None;
             metadata
@@ -358,5 +378,4 @@ pub fn credential_changes(
 }
 
 #[cfg(test)]
-#[path = "cache_tests.rs"]
 mod tests;
