@@ -110,6 +110,8 @@ async fn r3_r8_nothing_selected_creates_nothing() {
         .await
         .unwrap();
     assert_eq!(report.phase, Some(OffloadingPhase::NoClusterSelected));
+    // A first phase that selects nothing is no news: no Event.
+    assert!(report.notices.is_empty(), "{:?}", report.notices);
 
     // R3: clusters exist, the selector matches none of them.
     let mut w = World::new(local_namespace(true));
@@ -197,6 +199,35 @@ async fn r4_a_foreign_namespace_is_a_conflict_and_is_never_touched() {
         .notices
         .iter()
         .any(|n| n.warning && n.reason == "TwinFailed"));
+}
+
+#[tokio::test]
+async fn losing_every_cluster_is_reported_as_an_event() {
+    // Ready before; now no virtual node is left: the change of phase is news.
+    let w = World::new(local_namespace(true));
+    let mut before = nsoff(json!({}), true);
+    before.status = Some(
+        serde_json::from_value(json!({"observedGeneration": 1, "offloadingPhase": "Ready"}))
+            .unwrap(),
+    );
+    let home = |mut home: ApiServer| {
+        async move {
+            let call = home.expect(Method::PATCH, STATUS_PATH).await;
+            assert_eq!(
+                written_status(&call.body)["offloadingPhase"],
+                "NoClusterSelected"
+            );
+            call.ok(&nsoff_body());
+            home.expect_done().await;
+        }
+        .boxed()
+    };
+    let report = w
+        .run(&before, home, |_, s| untouched(s).boxed())
+        .await
+        .unwrap();
+    let reasons: Vec<_> = report.notices.iter().map(|n| n.reason).collect();
+    assert_eq!(reasons, ["NoClusterSelected"]);
 }
 
 #[tokio::test]

@@ -416,7 +416,12 @@ fn notices(
         }
     }
     let phase = computed.offloading_phase;
-    if previous.and_then(|p| p.offloading_phase) != phase {
+    let was = previous.and_then(|p| p.offloading_phase);
+    // A first phase of NoClusterSelected reports that nothing happened: the status says it,
+    // and an Event for each new NamespaceOffloading that selects nothing (thousands at once
+    // when many namespaces are created) would only load the API server.
+    let first_and_idle = was.is_none() && phase == Some(OffloadingPhase::NoClusterSelected);
+    if was != phase && !first_and_idle {
         if let (Some(phase), Some(ready)) = (phase, top(computed, status::READY)) {
             let warning = matches!(
                 phase,
