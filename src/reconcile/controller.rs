@@ -29,21 +29,22 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{EventQueue, Events};
 use super::expect::Expectations;
-use super::flow::{self, Context, HomeError, Report};
+use super::flow::{self, Context, Report};
+use super::home::HomeError;
+use super::plan::{self, NextLook};
 use super::pods::PodAudit;
 use super::quick::QuickCaches;
 use super::ratelimit::ApiLimits;
 use super::remotes::SecretClients;
 use super::select::group_virtual_nodes;
+use super::tally::{track_phase, track_violating};
 use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
 use crate::api::{NamespaceOffloading, OffloadingPhase};
 use crate::cache::offloadings::OffloadingCache;
 use crate::cache::{self, NamespaceMeta, Synced};
-use crate::server::metrics::{
-    ClusterLabels, Metrics, NamespaceLabels, OutcomeLabels, PhaseLabels, ReasonLabels,
-};
+use crate::server::metrics::{ClusterLabels, Metrics, OutcomeLabels, PhaseLabels, ReasonLabels};
 
 /// Settings of the reconciler.
 #[derive(Debug, Clone)]
@@ -128,18 +129,7 @@ impl Shared {
     }
 
     fn track_phase(&self, key: &str, phase: Option<OffloadingPhase>) {
-        let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
-        match phase {
-            Some(p) => phases.insert(key.to_owned(), p),
-            None => phases.remove(key),
-        };
-        for p in OffloadingPhase::ALL {
-            let n = phases.values().filter(|v| *v == p).count();
-            self.metrics
-                .offloadings
-                .get_or_create(&PhaseLabels { phase: p.as_str() })
-                .set(n as i64);
-        }
+        track_phase(&self.metrics, &self.phases, key, phase);
     }
 
     /// Sets each visited cluster's reachability series, and removes the series of clusters
@@ -180,22 +170,6 @@ impl Shared {
         for notice in &report.notices {
             self.events.send(&reference, notice);
         }
-    }
-}
-
-/// Sets the namespace's violating-pods series when its pods were judged, and removes it
-/// (with what the audit remembers) when the namespace is no longer offloaded.
-fn track_violating(metrics: &Metrics, audit: Option<&PodAudit>, namespace: &str, report: &Report) {
-    let series = NamespaceLabels {
-        namespace: namespace.to_owned(),
-    };
-    if report.phase.is_none() {
-        metrics.violating_pods.remove(&series);
-        if let Some(audit) = audit {
-            audit.forget(namespace);
-        }
-    } else if let Some(n) = report.violating {
-        metrics.violating_pods.get_or_create(&series).set(n as i64);
     }
 }
 
@@ -244,19 +218,14 @@ async fn reconcile(
     shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
     shared.publish(&nsoff, &report);
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
-    let action = match report.phase {
-        None => Action::await_change(),
-        Some(_) if report.settling => Action::requeue(Duration::from_secs(2)),
-        Some(OffloadingPhase::Ready | OffloadingPhase::NoClusterSelected) => {
+    let action = match plan::next_look(report.phase, report.settling) {
+        NextLook::OnChange => Action::await_change(),
+        NextLook::Soon => Action::requeue(plan::SOON),
+        NextLook::Resync => {
             shared.succeeded(&key);
             Action::requeue(shared.resync)
         }
-        Some(OffloadingPhase::InProgress | OffloadingPhase::Terminating) => {
-            Action::requeue(Duration::from_secs(2))
-        }
-        Some(OffloadingPhase::SomeFailed | OffloadingPhase::AllFailed) => {
-            Action::requeue(shared.failed(&key).min(shared.resync))
-        }
+        NextLook::Backoff => Action::requeue(shared.failed(&key).min(shared.resync)),
     };
     Ok(action)
 }
@@ -390,6 +359,14 @@ pub async fn run(
         reported: Mutex::default(),
         expectations: expectations.clone(),
     });
+    // Every phase has a series from the start; reconciles move objects between them.
+    for p in OffloadingPhase::ALL {
+        shared
+            .metrics
+            .offloadings
+            .get_or_create(&PhaseLabels { phase: p.as_str() })
+            .set(0);
+    }
     // The cache calls the observer with each version it stores, in order, before this
     // subscription names the object.
     let seen = expectations.clone();
@@ -439,7 +416,3 @@ pub async fn run(
     let _ = publisher.await;
     tracing::info!("reconciler stopped");
 }
-
-#[cfg(test)]
-#[path = "controller_tests.rs"]
-mod tests;

@@ -22,7 +22,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::Client;
 
-use super::flow::Notice;
+use super::plan::Notice;
 
 /// The longest note the API server accepts is 1 kB.
 const NOTE_CHARS: usize = 1000;

@@ -12,7 +12,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
-use super::flow::HomeError;
 use crate::api::consts::{NSOFF_FINALIZER, SCHEDULING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingStatus};
 use crate::cache::NamespaceMeta;
@@ -34,6 +33,19 @@ fn json_patch(ops: Value) -> Patch<Value> {
 
 fn api(client: &Client, nsoff: &NamespaceOffloading) -> Api<NamespaceOffloading> {
     Api::namespaced(client.clone(), &nsoff.namespace().unwrap_or_default())
+}
+
+/// A failed write to the home cluster; the controller retries with backoff.
+#[derive(Debug, thiserror::Error)]
+#[error("{doing}: {source}")]
+pub struct HomeError {
+    /// What was being done, e.g. `adding the finalizer`.
+    pub doing: String,
+    /// Short label for metrics.
+    pub reason: &'static str,
+    /// The API error.
+    #[source]
+    pub source: kube::Error,
 }
 
 fn home_error(doing: &'static str, reason: &'static str) -> impl FnOnce(kube::Error) -> HomeError {

@@ -1,11 +1,13 @@
 //! The twin-namespace reconciler (SPEC §6 and §7).
 //!
 //! It runs inside `serve` in cluster mode, next to the webhooks, but only on the replica that
-//! holds the Lease ([`leader`]). The pieces are split by how they can be tested: [`select`]
-//! and [`status`] are pure decisions checked as tables; [`twin`], [`home`] and [`flow`] do
-//! the API calls of one reconcile against clients that tests script; [`remotes`] turns
-//! credential Secrets into clients; [`controller`] wires kube-runtime watches, backoff, events
-//! and metrics; [`quick`] implements quick offloading from the `liqo.io/enabled` label.
+//! holds the Lease ([`leader`]). A reconcile is observe → plan → apply: [`plan`] decides
+//! (what to write first, what to do on each cluster, the status, the release, the Events,
+//! when to look again) from the object and the caches, with [`select`] and [`status`]; all
+//! three are pure and checked as tables. [`flow`] carries a plan out with [`twin`] and
+//! [`home`], against clients that tests script; [`remotes`] turns credential Secrets into
+//! clients; [`controller`] wires the caches ([`crate::cache`]), triggers, backoff, Events and
+//! metrics; [`quick`] implements quick offloading from the `liqo.io/enabled` label.
 
 pub mod controller;
 pub mod events;
@@ -13,6 +15,7 @@ pub mod expect;
 pub mod flow;
 pub mod home;
 pub mod leader;
+pub mod plan;
 pub mod pods;
 pub mod quick;
 pub mod ratelimit;
@@ -21,6 +24,7 @@ pub mod select;
 pub mod status;
 #[cfg(test)]
 mod status_tests;
+mod tally;
 pub mod twin;
 
 pub use controller::{run, ReconcilerConfig};

@@ -1,5 +1,9 @@
 //! Metric bookkeeping of the controller.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::*;
 
 #[test]
@@ -26,4 +30,34 @@ fn the_violating_pods_series_follows_the_namespace_and_goes_with_it() {
     track_violating(&metrics, Some(&audit), "shop", &judged(None, None));
     assert!(!metrics.encode().contains(series), "{}", metrics.encode());
     assert!(audit.due("shop", Some(1), &"r1", None, now));
+}
+
+#[test]
+fn phase_counts_move_with_each_object() {
+    let metrics = Metrics::new();
+    let phases = Mutex::new(HashMap::new());
+    let count = |phase: &str| -> String {
+        let text = metrics.encode();
+        let series = format!("nsoffload_namespace_offloadings{{phase=\"{phase}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    use OffloadingPhase::*;
+    track_phase(&metrics, &phases, "a/offloading", Some(InProgress));
+    track_phase(&metrics, &phases, "b/offloading", Some(InProgress));
+    assert_eq!(count("InProgress"), "2");
+    track_phase(&metrics, &phases, "a/offloading", Some(Ready));
+    track_phase(&metrics, &phases, "a/offloading", Some(Ready));
+    assert_eq!(
+        (count("InProgress"), count("Ready")),
+        ("1".into(), "1".into())
+    );
+    // Released: the object leaves every count.
+    track_phase(&metrics, &phases, "a/offloading", None);
+    track_phase(&metrics, &phases, "a/offloading", None);
+    assert_eq!(
+        (count("InProgress"), count("Ready")),
+        ("1".into(), "0".into())
+    );
 }
