@@ -460,7 +460,7 @@ async fn a_twin_deleted_behind_our_back_is_recreated() {
         .run(
             &nsoff,
             |h| untouched(h).boxed(),
-            |_, s| creates_twin(s).boxed(),
+            |_, s| recreates_twin(s).boxed(),
         )
         .await
         .unwrap();

@@ -174,18 +174,21 @@ async fn r4_a_foreign_namespace_is_a_conflict_and_is_never_touched() {
     };
     let remote = |id: String, mut s: ApiServer| {
         async move {
-            let call = s.expect(Method::GET, "/api/v1/namespaces/shop").await;
+            // Never seen created: created at once.
+            let create = s.expect(Method::POST, "/api/v1/namespaces").await;
+            assert_eq!(create.body["metadata"]["name"], "shop");
             if id == "r2" {
-                // Someone else's `shop`: read, then left strictly alone.
-                call.ok(&remote_namespace(
-                    "shop",
-                    json!({"team": "payments"}),
-                    false,
-                ));
+                // Someone else's `shop`: the name is taken; read, then left strictly alone
+                // (nothing but that read and the refused create reached r2).
+                create.fail(409, "AlreadyExists");
+                s.expect(Method::GET, "/api/v1/namespaces/shop")
+                    .await
+                    .ok(&remote_namespace(
+                        "shop",
+                        json!({"team": "payments"}),
+                        false,
+                    ));
             } else {
-                call.fail(404, "NotFound");
-                let create = s.expect(Method::POST, "/api/v1/namespaces").await;
-                assert_eq!(create.body["metadata"]["name"], "shop");
                 let body = create.body.clone();
                 create.reply(http::StatusCode::CREATED, &body);
             }
@@ -288,7 +291,7 @@ async fn an_unanswering_cluster_costs_one_timeout_and_is_reported() {
     };
     let remote = |_, mut s: ApiServer| {
         async move {
-            let call = s.expect(Method::GET, TWIN_PATH).await;
+            let call = s.expect(Method::POST, "/api/v1/namespaces").await;
             // Never answered within the reconciler's deadline.
             tokio::time::sleep(std::time::Duration::from_millis(800)).await;
             drop(call);
@@ -298,6 +301,79 @@ async fn an_unanswering_cluster_costs_one_timeout_and_is_reported() {
     let report = w.run(&nsoff(json!({}), true), home, remote).await.unwrap();
     assert_eq!(report.phase, Some(OffloadingPhase::AllFailed));
     assert_eq!(report.reachable.get("r1"), Some(&false));
+}
+
+#[tokio::test]
+async fn a_twin_created_before_a_lost_status_write_is_found_by_its_name() {
+    // The status never saw the twin, so it is created at once; the name is taken by our own
+    // twin (created by a reconcile whose status write was lost): read, found ours, Ready.
+    let mut w = World::new(local_namespace(true));
+    w.node(vnode("r1", "eu")).reachable("r1");
+    let home = |mut home: ApiServer| {
+        async move {
+            let call = home.expect(Method::PATCH, STATUS_PATH).await;
+            assert_eq!(written_status(&call.body)["offloadingPhase"], "Ready");
+            call.ok(&nsoff_body());
+            home.expect_done().await;
+        }
+        .boxed()
+    };
+    let remote = |_, mut s: ApiServer| {
+        async move {
+            s.expect(Method::POST, "/api/v1/namespaces")
+                .await
+                .fail(409, "AlreadyExists");
+            s.expect(Method::GET, TWIN_PATH)
+                .await
+                .ok(&remote_namespace(TWIN, ours(), false));
+            s.expect_done().await;
+        }
+        .boxed()
+    };
+    let report = w.run(&nsoff(json!({}), true), home, remote).await.unwrap();
+    assert_eq!(report.phase, Some(OffloadingPhase::Ready));
+}
+
+#[tokio::test]
+async fn a_twin_just_created_is_not_asked_about_again_by_the_next_pass() {
+    // The controller's memory of twins found ready, shared by two reconciles in a row (the
+    // second woken by the first one's own writes).
+    let seen = std::sync::Arc::new(nsoffload::reconcile::seen::SeenTwins::new(
+        std::time::Duration::from_secs(5),
+    ));
+    let home = |mut home: ApiServer| {
+        async move {
+            let call = home.expect(Method::PATCH, STATUS_PATH).await;
+            assert_eq!(written_status(&call.body)["offloadingPhase"], "Ready");
+            call.ok(&nsoff_body());
+            home.expect_done().await;
+        }
+        .boxed()
+    };
+    let mut first = World::new(local_namespace(true));
+    first
+        .node(vnode("r1", "eu"))
+        .reachable("r1")
+        .seen(seen.clone());
+    let report = first
+        .run(&nsoff(json!({}), true), home, |_, s| {
+            creates_twin(s).boxed()
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Some(OffloadingPhase::Ready));
+    // Second pass: no request reaches r1; the home cluster gets the same status again (the
+    // object here still carries no status, so it is written).
+    let mut second = World::new(local_namespace(true));
+    second
+        .node(vnode("r1", "eu"))
+        .reachable("r1")
+        .seen(seen.clone());
+    let report = second
+        .run(&nsoff(json!({}), true), home, |_, s| untouched(s).boxed())
+        .await
+        .unwrap();
+    assert_eq!(report.phase, Some(OffloadingPhase::Ready));
 }
 
 #[tokio::test]
@@ -321,7 +397,6 @@ async fn a_server_error_is_a_failure_with_its_message() {
     };
     let remote = |_, mut s: ApiServer| {
         async move {
-            s.expect(Method::GET, TWIN_PATH).await.fail(404, "NotFound");
             s.expect(Method::POST, "/api/v1/namespaces")
                 .await
                 .fail(403, "Forbidden");

@@ -36,6 +36,7 @@ use super::pods::PodAudit;
 use super::quick::QuickCaches;
 use super::ratelimit::ApiLimits;
 use super::remotes::SecretClients;
+use super::seen::SeenTwins;
 use super::select::group_virtual_nodes;
 use super::tally::{track_phase, track_violating};
 use crate::api::consts::{
@@ -349,6 +350,7 @@ pub async fn run(
             remote_timeout: config.remote_timeout,
             clock: flow::system_clock,
             pods: Some(PodAudit::new(&config.runtime_class, config.resync)),
+            seen: Arc::new(SeenTwins::new(config.resync / 2)),
         },
         synced: [nodes_synced, namespaces_synced, secrets_synced],
         events,

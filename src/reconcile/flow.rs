@@ -19,11 +19,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
+use tokio::time::Instant;
 
 use super::home::{self, HomeError};
 use super::plan::{self, Notice, Visit};
 use super::pods::{self, PodAudit};
 use super::remotes::RemoteClusters;
+use super::seen::SeenTwins;
 use super::select::group_virtual_nodes;
 use super::status::TwinState;
 use super::twin::{self, Twin};
@@ -49,6 +51,8 @@ pub struct Context {
     /// Judges the namespace's pods for `PodsCompliant` (SPEC §12); `None` leaves the stored
     /// condition as it is.
     pub pods: Option<PodAudit>,
+    /// Twins found ready a moment ago.
+    pub seen: Arc<SeenTwins>,
 }
 
 /// The wall clock, in whole seconds (as stored in conditions).
@@ -103,10 +107,11 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
         intent.scheduling_label,
     )
     .await?;
+    let key = format!("{namespace}/{}", nsoff.name_any());
     let visits = intent
         .visits
         .iter()
-        .map(|(id, v)| visit(ctx, id, &intent.twin, v));
+        .map(|(id, v)| visit(ctx, &key, id, &intent.twin, v));
     let found = intent
         .visits
         .keys()
@@ -120,6 +125,7 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
     report.phase = plan.status.offloading_phase;
     if plan.release {
         home::remove_finalizer(&ctx.home, nsoff).await?;
+        ctx.seen.forget(&key);
         report.released = true;
         report.phase = None;
         report.written = None;
@@ -195,21 +201,30 @@ async fn review_pods(
     computed.conditions.push(condition);
 }
 
-/// Carries out one cluster's visit: the twin made present or absent, or the known outcome.
-async fn visit(ctx: &Context, cluster: &str, twin: &Twin, visit: &Visit) -> TwinState {
-    let want = match visit {
+/// Carries out one cluster's visit: the twin made present or absent, or the known outcome
+/// (a twin found ready a moment ago is not asked about again).
+async fn visit(ctx: &Context, key: &str, cluster: &str, twin: &Twin, visit: &Visit) -> TwinState {
+    let expected = match visit {
         Visit::Known(state) => return state.clone(),
-        Visit::Ensure => true,
-        Visit::Remove => false,
+        Visit::Ensure { expected } => Some(*expected),
+        Visit::Remove => None,
     };
-    let client = match ctx.remotes.client(cluster).await {
-        Ok(c) => c,
-        Err(f) => return TwinState::Failed(f),
-    };
-    let api: Api<Namespace> = Api::all(client);
-    if want {
-        twin::ensure(&api, cluster, twin, ctx.remote_timeout).await
-    } else {
-        twin::remove(&api, cluster, twin, ctx.remote_timeout).await
+    if expected.is_some() && ctx.seen.ready(key, cluster, &twin.name, Instant::now()) {
+        return TwinState::Ready;
     }
+    let state = match ctx.remotes.client(cluster).await {
+        Err(f) => TwinState::Failed(f),
+        Ok(client) => {
+            let api: Api<Namespace> = Api::all(client);
+            match expected {
+                Some(expected) => {
+                    twin::ensure(&api, cluster, twin, expected, ctx.remote_timeout).await
+                }
+                None => twin::remove(&api, cluster, twin, ctx.remote_timeout).await,
+            }
+        }
+    };
+    ctx.seen
+        .record(key, cluster, &twin.name, &state, Instant::now());
+    state
 }

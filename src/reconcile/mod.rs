@@ -20,6 +20,7 @@ pub mod pods;
 pub mod quick;
 pub mod ratelimit;
 pub mod remotes;
+pub mod seen;
 pub mod select;
 pub mod status;
 #[cfg(test)]

@@ -38,8 +38,12 @@ pub struct Notice {
 /// What to do on one remote cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visit {
-    /// Create the twin if missing (and report it).
-    Ensure,
+    /// Create the twin if missing (and report it); `expected`: the stored status saw it
+    /// created, so it is read first (else it is created first).
+    Ensure {
+        /// The stored status says the twin was created on this cluster.
+        expected: bool,
+    },
     /// Delete our twin if present (and report it).
     Remove,
     /// Nothing to ask: the outcome is already known (a cluster gone for good, or a twin name
@@ -113,7 +117,9 @@ pub fn intend(
                     unreachable: false,
                 })),
                 (Some(_), _, false) => Visit::Known(TwinState::Absent),
-                (None, _, true) => Visit::Ensure,
+                (None, _, true) => Visit::Ensure {
+                    expected: created(nsoff, &id),
+                },
                 (None, _, false) => Visit::Remove,
             };
             (id, visit)
@@ -132,6 +138,16 @@ pub fn intend(
         selection,
         visits,
     })
+}
+
+/// Whether the stored status says the twin was created on `cluster`.
+fn created(nsoff: &NamespaceOffloading, cluster: &str) -> bool {
+    nsoff
+        .status
+        .as_ref()
+        .and_then(|s| s.remote_namespaces_conditions.get(cluster))
+        .and_then(|cs| cs.iter().find(|c| c.type_ == status::READY))
+        .is_some_and(|c| c.reason == status::reason::NAMESPACE_CREATED)
 }
 
 /// What a reconcile does once every cluster was visited.

@@ -104,7 +104,7 @@ fn before_the_clusters_answer() {
             creds.clone(),
             true,
             true,
-            vec![("r1", Visit::Ensure), ("r2", Visit::Ensure)],
+            vec![("r1", Visit::Ensure { expected: false }), ("r2", Visit::Ensure { expected: false })],
         ),
         (
             "selector: the other cluster's twin is removed",
@@ -113,7 +113,7 @@ fn before_the_clusters_answer() {
             creds.clone(),
             false,
             true,
-            vec![("r1", Visit::Ensure), ("r2", Visit::Remove)],
+            vec![("r1", Visit::Ensure { expected: false }), ("r2", Visit::Remove)],
         ),
         (
             "Local: no scheduling label",
@@ -122,7 +122,7 @@ fn before_the_clusters_answer() {
             creds.clone(),
             false,
             false,
-            vec![("r1", Visit::Ensure), ("r2", Visit::Ensure)],
+            vec![("r1", Visit::Ensure { expected: false }), ("r2", Visit::Ensure { expected: false })],
         ),
         (
             "deleting: every twin removed, label removed",
@@ -140,7 +140,7 @@ fn before_the_clusters_answer() {
             creds.clone(),
             false,
             true,
-            vec![("r1", Visit::Ensure), ("r2", Visit::Remove)],
+            vec![("r1", Visit::Ensure { expected: false }), ("r2", Visit::Remove)],
         ),
         (
             "only in the stored status: gone for good, nothing to ask",
@@ -153,7 +153,25 @@ fn before_the_clusters_answer() {
             set(&["r1"]),
             false,
             true,
-            vec![("r1", Visit::Ensure), ("r9", Visit::Known(T::Absent))],
+            vec![("r1", Visit::Ensure { expected: false }), ("r9", Visit::Known(T::Absent))],
+        ),
+        (
+            "a twin the status saw created is read first; a new one is created at once",
+            nsoff(
+                json!({}),
+                ours(),
+                json!({"remoteNamespacesConditions": {"r1": [
+                    {"type": "Ready", "status": "True", "reason": "NamespaceCreated",
+                     "message": "", "lastTransitionTime": "2026-12-05T09:00:00Z"}]}}),
+            ),
+            both.clone(),
+            creds.clone(),
+            false,
+            true,
+            vec![
+                ("r1", Visit::Ensure { expected: true }),
+                ("r2", Visit::Ensure { expected: false }),
+            ],
         ),
         (
             "nodes without credentials: still visited (the failure is reported there)",
@@ -162,7 +180,7 @@ fn before_the_clusters_answer() {
             set(&[]),
             false,
             true,
-            vec![("r1", Visit::Ensure), ("r2", Visit::Ensure)],
+            vec![("r1", Visit::Ensure { expected: false }), ("r2", Visit::Ensure { expected: false })],
         ),
         (
             "an invalid twin name fails where selected, asks nothing elsewhere",

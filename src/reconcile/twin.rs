@@ -121,13 +121,24 @@ fn is_not_found(f: &kube::Error) -> bool {
 }
 
 /// Makes sure the twin exists on `cluster`: creates it when missing, reports a conflict when
-/// a namespace of that name is not ours. Never modifies an existing namespace.
+/// a namespace of that name is not ours. Never modifies an existing namespace. When the
+/// twin is not `expected` to exist (the stored status has never seen it), it is created at
+/// once and read only if the name is taken: one request for a new twin instead of two.
 pub async fn ensure(
     api: &Api<Namespace>,
     cluster: &str,
     twin: &Twin,
+    expected: bool,
     timeout: Duration,
 ) -> TwinState {
+    if !expected {
+        match create(api, cluster, twin, timeout).await {
+            // The name is taken: by our twin (a status write was lost), or by someone else's
+            // namespace; the read tells which.
+            TwinState::Creating => {}
+            done => return done,
+        }
+    }
     match read(api, cluster, twin, timeout).await {
         Err(f) => TwinState::Failed(f),
         Ok(Some(ns)) if !twin.owns(&ns) => TwinState::Failed(Failure {
@@ -142,6 +153,8 @@ pub async fn ensure(
         }),
         Ok(Some(ns)) if ns.metadata.deletion_timestamp.is_some() => TwinState::Terminating,
         Ok(Some(_)) => TwinState::Ready,
+        // Gone between the create and the read (or never there): created on the next pass.
+        Ok(None) if !expected => TwinState::Creating,
         Ok(None) => create(api, cluster, twin, timeout).await,
     }
 }
@@ -150,7 +163,7 @@ async fn create(api: &Api<Namespace>, cluster: &str, twin: &Twin, timeout: Durat
     let doing = format!("creating namespace {}", twin.name);
     let call = async {
         match api.create(&PostParams::default(), &twin.object()).await {
-            // Created between our read and our write: judged on the next pass.
+            // The name is taken (created since our read, or never read): judged by a read.
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(TwinState::Creating),
             Err(e) => Err(e),
             Ok(_) => Ok(TwinState::Ready),

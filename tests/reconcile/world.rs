@@ -21,6 +21,7 @@ use nsoffload::reconcile::flow::{self, Context, Report};
 use nsoffload::reconcile::home::HomeError;
 use nsoffload::reconcile::pods::PodAudit;
 use nsoffload::reconcile::remotes::{ClientFuture, RemoteClusters};
+use nsoffload::reconcile::seen::SeenTwins;
 use nsoffload::reconcile::status::Failure;
 use serde_json::{json, Value};
 
@@ -155,6 +156,7 @@ pub struct World {
     remotes: BTreeMap<String, Result<Client, Failure>>,
     servers: BTreeMap<String, ApiServer>,
     pods: Option<PodAudit>,
+    seen: Arc<SeenTwins>,
 }
 
 impl World {
@@ -170,7 +172,15 @@ impl World {
             remotes: BTreeMap::new(),
             servers: BTreeMap::new(),
             pods: None,
+            // Disabled: each scripted run expects every request.
+            seen: Arc::new(SeenTwins::new(Duration::ZERO)),
         }
+    }
+
+    /// Shares `seen` (twins found ready) with this run, as the controller does across runs.
+    pub fn seen(&mut self, seen: Arc<SeenTwins>) -> &mut Self {
+        self.seen = seen;
+        self
     }
 
     /// Adds a virtual node (a remote cluster as the home cluster sees it).
@@ -232,6 +242,7 @@ impl World {
             remote_timeout: Duration::from_millis(500),
             clock,
             pods: self.pods,
+            seen: self.seen,
         };
         let out = tokio::time::timeout(Duration::from_secs(2), flow::reconcile(nsoff, &ctx))
             .await
@@ -313,12 +324,19 @@ pub fn first_pass_home(
     }
 }
 
-/// A remote cluster where the twin is missing and gets created.
-pub async fn creates_twin(mut server: ApiServer) {
+/// A remote cluster where the status says the twin was created, but it is gone: read, then
+/// created again.
+pub async fn recreates_twin(mut server: ApiServer) {
     server
         .expect(Method::GET, TWIN_PATH)
         .await
         .fail(404, "NotFound");
+    creates_twin(server).await;
+}
+
+/// A remote cluster where the twin is missing and gets created (the status has never seen
+/// it: created at once, without a read).
+pub async fn creates_twin(mut server: ApiServer) {
     let call = server.expect(Method::POST, "/api/v1/namespaces").await;
     assert_eq!(call.body, twin_object());
     call.reply(
