@@ -39,6 +39,7 @@ use super::remotes::SecretClients;
 use super::seen::SeenTwins;
 use super::select::group_virtual_nodes;
 use super::tally::{track_phase, track_violating};
+use super::twin_watch::twin_deletions;
 use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
@@ -222,6 +223,7 @@ async fn reconcile(
     let action = match plan::next_look(report.phase, report.settling) {
         NextLook::OnChange => Action::await_change(),
         NextLook::Soon => Action::requeue(plan::SOON),
+        NextLook::OnTwinDeletion => Action::requeue(plan::WAKE_FALLBACK),
         NextLook::Resync => {
             shared.succeeded(&key);
             Action::requeue(shared.resync)
@@ -334,6 +336,7 @@ pub async fn run(
         EVENT_QUEUE,
         EVENTS_IN_FLIGHT,
     );
+    let secrets_for_watches = secrets.clone();
     let remotes = SecretClients::new(
         secrets.clone(),
         config.namespace.clone(),
@@ -396,6 +399,12 @@ pub async fn run(
         )
         .reconcile_all_on(cache::selection_changes(node_events))
         .reconcile_on(by_cluster)
+        .reconcile_on(twin_deletions(
+            secrets_for_watches,
+            config.home_id.clone(),
+            config.remote_limits,
+            cancel.clone(),
+        ))
         .graceful_shutdown_on(cancel.clone().cancelled_owned());
     let quick = super::quick::controller(
         client,

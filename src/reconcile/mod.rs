@@ -27,6 +27,7 @@ pub mod status;
 mod status_tests;
 mod tally;
 pub mod twin;
+pub mod twin_watch;
 
 pub use controller::{run, ReconcilerConfig};
 

@@ -266,24 +266,31 @@ fn releasable(
 pub enum NextLook {
     /// Only when something changes (released objects).
     OnChange,
-    /// Soon: something is still moving (twins being created or deleted).
+    /// Soon: twins are being created.
     Soon,
+    /// Twins are being deleted: their deletion wakes the object (the twin watches); looked at
+    /// again after [`WAKE_FALLBACK`] in case a watch was down.
+    OnTwinDeletion,
     /// At the resync: converged (and the failure count starts over).
     Resync,
     /// With exponential backoff: some cluster failed.
     Backoff,
 }
 
-/// How soon a converging object is looked at again.
+/// How soon an object whose twins are being created is looked at again.
 pub const SOON: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How soon an object waiting for twin deletions is looked at again without a wake-up.
+pub const WAKE_FALLBACK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// When to look again after a reconcile that ended with `phase` (`None`: released).
 pub fn next_look(phase: Option<OffloadingPhase>, settling: bool) -> NextLook {
     match phase {
         None => NextLook::OnChange,
-        Some(_) if settling => NextLook::Soon,
+        Some(_) if settling => NextLook::OnTwinDeletion,
         Some(OffloadingPhase::Ready | OffloadingPhase::NoClusterSelected) => NextLook::Resync,
-        Some(OffloadingPhase::InProgress | OffloadingPhase::Terminating) => NextLook::Soon,
+        Some(OffloadingPhase::InProgress) => NextLook::Soon,
+        Some(OffloadingPhase::Terminating) => NextLook::OnTwinDeletion,
         Some(OffloadingPhase::SomeFailed | OffloadingPhase::AllFailed) => NextLook::Backoff,
     }
 }

@@ -367,12 +367,12 @@ fn when_to_look_again() {
         (None, false, NextLook::OnChange),
         (Some(Ready), false, NextLook::Resync),
         (Some(NoClusterSelected), false, NextLook::Resync),
-        (Some(Ready), true, NextLook::Soon),
+        (Some(Ready), true, NextLook::OnTwinDeletion),
         (Some(InProgress), false, NextLook::Soon),
-        (Some(Terminating), false, NextLook::Soon),
+        (Some(Terminating), false, NextLook::OnTwinDeletion),
         (Some(SomeFailed), false, NextLook::Backoff),
         (Some(AllFailed), false, NextLook::Backoff),
-        (Some(SomeFailed), true, NextLook::Soon),
+        (Some(SomeFailed), true, NextLook::OnTwinDeletion),
     ];
     for (phase, settling, want) in cases {
         assert_eq!(

@@ -11,10 +11,10 @@
 //! The reconciler sees remote clusters through the [`RemoteClusters`] trait, so tests hand it
 //! scripted clients instead of Secrets.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -75,7 +75,7 @@ impl SecretClients {
     }
 
     /// The Secret of `cluster`: the first by name when several claim it.
-    fn secret(&self, cluster: &str) -> Option<std::sync::Arc<Secret>> {
+    fn secret(&self, cluster: &str) -> Option<Arc<Secret>> {
         let mut found: Vec<_> = self
             .secrets
             .state()
@@ -123,13 +123,8 @@ fn version(secret: &Secret) -> String {
     )
 }
 
-/// Builds a client from a credentials Secret, or explains why it cannot.
-/// Its requests are rate limited by `limits` (a bucket per client, so per cluster).
-pub async fn client_from_secret(
-    secret: &Secret,
-    timeout: Duration,
-    limits: ApiLimits,
-) -> Result<Client, String> {
+/// Reads a credentials Secret's kubeconfig, or explains why it cannot be used.
+async fn config_from_secret(secret: &Secret) -> Result<(Config, String), String> {
     let name = format!(
         "{}/{}",
         secret.namespace().unwrap_or_default(),
@@ -144,15 +139,52 @@ pub async fn client_from_secret(
         .map_err(|_| format!("credentials Secret {name}: {KUBECONFIG_KEY:?} is not UTF-8"))?;
     let kubeconfig = Kubeconfig::from_yaml(text)
         .map_err(|e| format!("credentials Secret {name}: unreadable kubeconfig: {e}"))?;
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(|e| format!("credentials Secret {name}: unusable kubeconfig: {e}"))?;
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    config.write_timeout = Some(timeout);
+    Ok((config, name))
+}
+
+fn build(config: Config, name: &str, limits: ApiLimits) -> Result<Client, String> {
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| format!("credentials Secret {name}: cannot build a client: {e}"))?;
     Ok(builder.with_layer(&limits.layer()).build())
+}
+
+/// Builds a client from a credentials Secret, or explains why it cannot.
+/// Its requests are rate limited by `limits` (a bucket per client, so per cluster).
+pub async fn client_from_secret(
+    secret: &Secret,
+    timeout: Duration,
+    limits: ApiLimits,
+) -> Result<Client, String> {
+    let (mut config, name) = config_from_secret(secret).await?;
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    build(config, &name, limits)
+}
+
+/// Like [`client_from_secret`], for watches: no read timeout (a watch is a long poll).
+pub async fn client_for_watch(secret: &Secret, limits: ApiLimits) -> Result<Client, String> {
+    let (mut config, name) = config_from_secret(secret).await?;
+    config.read_timeout = None;
+    build(config, &name, limits)
+}
+
+/// The credential Secret of each cluster (the first by name when several claim one), with
+/// its version (uid and resourceVersion).
+pub fn credentials(secrets: &Store<Secret>) -> BTreeMap<String, (String, Arc<Secret>)> {
+    let mut all = secrets.state();
+    all.sort_by_key(|s| s.name_any());
+    let mut out = BTreeMap::new();
+    for secret in all {
+        if let Some(cluster) = cluster_of(&secret) {
+            out.entry(cluster.to_owned())
+                .or_insert_with(|| (version(&secret), secret.clone()));
+        }
+    }
+    out
 }
 
 impl RemoteClusters for SecretClients {

@@ -22,11 +22,12 @@ use serde_json::json;
 
 use crate::fixtures::{compare, nsoff, pod, pod_pair, req, term, Expect};
 use crate::harness::SUITE_LABEL;
+use crate::kit::wait_until;
 use crate::reconcile_expect::{
     all, create, default_twin, expect_absent, expect_no_scheduling_label, expect_twin,
     wait_gate_open, wait_gone, wait_nsoff_gone, wait_scheduling_label, wait_status, Want,
 };
-use crate::remote::{check_remote, ReconcileEnv, Remote, FINALIZER, NAME_LABEL};
+use crate::remote::{check_remote, ReconcileEnv, Remote, FINALIZER, NAME_LABEL, TIMEOUT};
 
 /// A cluster selector that matches the virtual node of `remote` only.
 fn only(remote: &Remote) -> Vec<NodeSelectorTerm> {
@@ -87,6 +88,41 @@ async fn r2_selector_matches_one_cluster() {
             expect_absent(r, &twin, "the cluster is not selected").await?;
         }
         Ok(())
+    })
+    .await;
+}
+
+/// A twin deleted on its remote cluster comes back at once: its deletion wakes the
+/// NamespaceOffloading through the reconciler's watch of its twins (the resync is 5 minutes
+/// away, and a Ready object is not looked at before it).
+#[tokio::test]
+#[ignore = "needs real clusters: make e2e-local, or make e2e with NSOFFLOAD_E2E_KUBECONFIG and NSOFFLOAD_E2E_REMOTE_KUBECONFIGS"]
+async fn a_deleted_twin_is_recreated_without_waiting_for_a_resync() {
+    let env = ReconcileEnv::get().await;
+    check_remote(&env, "twin-watch", |s, remotes| async move {
+        let ns = s.namespace(&[]).await?.name_any();
+        let (first, _) = remotes.split_first().context("no remote cluster")?;
+        create(&s.client, &ns, &nsoff(LocalAndRemote, Some(only(first)))).await?;
+        let twin = default_twin(&ns);
+        let mut want = all(&remotes, Want::NotSelected);
+        want.insert(first.id.clone(), Want::Twin);
+        wait_status(&s.client, &ns, OffloadingPhase::Ready, &twin, &want).await?;
+        let before = expect_twin(first, &twin, &ns).await?.metadata.uid;
+        Api::<Namespace>::all(first.client.clone())
+            .delete(&twin, &DeleteParams::default())
+            .await
+            .context("deleting the twin behind the reconciler's back")?;
+        let what = format!(
+            "the reconciler to recreate twin {twin} on cluster {}",
+            first.id
+        );
+        wait_until(&what, TIMEOUT, || async {
+            // Err while the old twin terminates or none exists yet.
+            let now = expect_twin(first, &twin, &ns).await?;
+            ensure!(now.metadata.uid != before, "still the deleted twin");
+            Ok(true)
+        })
+        .await
     })
     .await;
 }
