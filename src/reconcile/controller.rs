@@ -337,6 +337,7 @@ pub async fn run(
         EVENTS_IN_FLIGHT,
     );
     let secrets_for_watches = secrets.clone();
+    let seen_twins = Arc::new(SeenTwins::new(config.resync / 2));
     let remotes = SecretClients::new(
         secrets.clone(),
         config.namespace.clone(),
@@ -353,7 +354,7 @@ pub async fn run(
             remote_timeout: config.remote_timeout,
             clock: flow::system_clock,
             pods: Some(PodAudit::new(&config.runtime_class, config.resync)),
-            seen: Arc::new(SeenTwins::new(config.resync / 2)),
+            seen: seen_twins.clone(),
         },
         synced: [nodes_synced, namespaces_synced, secrets_synced],
         events,
@@ -388,7 +389,10 @@ pub async fn run(
     // cluster (a selected cluster always has an entry there); a node's, every one whose
     // selection it may change, and only when its labels or existence change.
     let nsoff_store = controller.store();
+    let forget = seen_twins.clone();
     let by_cluster = cache::credential_changes(secret_events).flat_map(move |cluster| {
+        // New credentials: what was found with the old ones is checked again.
+        forget.forget_cluster(&cluster);
         futures_util::stream::iter(naming_cluster(&nsoff_store, &cluster))
     });
     let controller = controller
@@ -403,6 +407,7 @@ pub async fn run(
             secrets_for_watches,
             config.home_id.clone(),
             config.remote_limits,
+            seen_twins,
             cancel.clone(),
         ))
         .graceful_shutdown_on(cancel.clone().cancelled_owned());

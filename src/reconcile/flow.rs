@@ -25,7 +25,7 @@ use super::home::{self, HomeError};
 use super::plan::{self, Notice, Visit};
 use super::pods::{self, PodAudit};
 use super::remotes::RemoteClusters;
-use super::seen::SeenTwins;
+use super::seen::{Found, SeenTwins};
 use super::select::group_virtual_nodes;
 use super::status::TwinState;
 use super::twin::{self, Twin};
@@ -108,10 +108,11 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
     )
     .await?;
     let key = format!("{namespace}/{}", nsoff.name_any());
+    let generation = nsoff.metadata.generation;
     let visits = intent
         .visits
         .iter()
-        .map(|(id, v)| visit(ctx, &key, id, &intent.twin, v));
+        .map(|(id, v)| visit(ctx, (&key, generation), id, &intent.twin, v));
     let found = intent
         .visits
         .keys()
@@ -203,13 +204,23 @@ async fn review_pods(
 
 /// Carries out one cluster's visit: the twin made present or absent, or the known outcome
 /// (a twin found ready a moment ago is not asked about again).
-async fn visit(ctx: &Context, key: &str, cluster: &str, twin: &Twin, visit: &Visit) -> TwinState {
+async fn visit(
+    ctx: &Context,
+    (key, generation): (&str, Option<i64>),
+    cluster: &str,
+    twin: &Twin,
+    visit: &Visit,
+) -> TwinState {
     let expected = match visit {
         Visit::Known(state) => return state.clone(),
         Visit::Ensure { expected } => Some(*expected),
         Visit::Remove => None,
     };
-    if expected.is_some() && ctx.seen.ready(key, cluster, &twin.name, Instant::now()) {
+    let found = Found {
+        twin: twin.name.clone(),
+        generation,
+    };
+    if expected.is_some() && ctx.seen.ready(key, cluster, &found, Instant::now()) {
         return TwinState::Ready;
     }
     let state = match ctx.remotes.client(cluster).await {
@@ -225,6 +236,6 @@ async fn visit(ctx: &Context, key: &str, cluster: &str, twin: &Twin, visit: &Vis
         }
     };
     ctx.seen
-        .record(key, cluster, &twin.name, &state, Instant::now());
+        .record(key, cluster, &found, &state, Instant::now());
     state
 }

@@ -5,9 +5,12 @@
 //! Each first reconcile of an offloaded namespace is followed by one or two more within a
 //! second, each of which read every twin again: with 1,000 namespaces on three clusters,
 //! that was 6,000 remote reads that could only confirm what the first pass had just done.
-//! An entry is trusted for a short window only (at most half the resync interval), so a
-//! resync still reads every twin and recreates one deleted behind our back; any other
-//! outcome, a removal, or a release forgets it.
+//! An entry is trusted for a short window only (at most half the resync interval), and only
+//! for the generation it was found at (a change of the spec is always checked against the
+//! clusters), so a resync still reads every twin. Any other outcome, a removal, a release,
+//! new credentials for the cluster, or the twin's deletion seen by the twin watch
+//! ([`super::twin_watch`]) forgets it, so a twin deleted behind our back is recreated at
+//! once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,8 +26,17 @@ pub const FRESH_AT_MOST: Duration = Duration::from_secs(10);
 /// Entries kept before the expired ones are dropped.
 const PRUNE_ABOVE: usize = 4096;
 
-/// (object key, cluster) → (twin name, when it was found ready).
-type Entries = HashMap<(String, String), (String, Instant)>;
+/// What was found ready: the twin's name, at which generation of the object, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The twin's name.
+    pub twin: String,
+    /// `metadata.generation` of the NamespaceOffloading.
+    pub generation: Option<i64>,
+}
+
+/// (object key, cluster) → what was found ready, and when.
+type Entries = HashMap<(String, String), (Found, Instant)>;
 
 /// Recently confirmed twins.
 #[derive(Debug)]
@@ -46,18 +58,17 @@ impl SeenTwins {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether `twin` was found ready on `cluster` for object `key` within the window.
-    pub fn ready(&self, key: &str, cluster: &str, twin: &str, now: Instant) -> bool {
+    /// Whether the same twin was found ready on `cluster` for object `key`, at the same
+    /// generation, within the window.
+    pub fn ready(&self, key: &str, cluster: &str, found: &Found, now: Instant) -> bool {
         let entries = self.entries();
         entries
             .get(&(key.to_owned(), cluster.to_owned()))
-            .is_some_and(|(name, at)| {
-                name == twin && now.saturating_duration_since(*at) < self.fresh
-            })
+            .is_some_and(|(f, at)| f == found && now.saturating_duration_since(*at) < self.fresh)
     }
 
     /// Records what a visit found: a ready twin is remembered, anything else forgotten.
-    pub fn record(&self, key: &str, cluster: &str, twin: &str, state: &TwinState, now: Instant) {
+    pub fn record(&self, key: &str, cluster: &str, found: &Found, state: &TwinState, now: Instant) {
         if self.fresh.is_zero() {
             return;
         }
@@ -67,11 +78,21 @@ impl SeenTwins {
             entries.remove(&id);
             return;
         }
-        entries.insert(id, (twin.to_owned(), now));
+        entries.insert(id, (found.clone(), now));
         if entries.len() > PRUNE_ABOVE {
             let fresh = self.fresh;
             entries.retain(|_, (_, at)| now.saturating_duration_since(*at) < fresh);
         }
+    }
+
+    /// Forgets the twin of object `key` on `cluster` (it was seen deleted there).
+    pub fn forget_one(&self, key: &str, cluster: &str) {
+        self.entries().remove(&(key.to_owned(), cluster.to_owned()));
+    }
+
+    /// Forgets every twin on `cluster` (its credentials changed).
+    pub fn forget_cluster(&self, cluster: &str) {
+        self.entries().retain(|(_, c), _| c != cluster);
     }
 
     /// Forgets every cluster of object `key` (released).
@@ -95,30 +116,43 @@ mod tests {
     use super::*;
     use crate::reconcile::status::Failure;
 
+    fn at(twin: &str, generation: i64) -> Found {
+        Found {
+            twin: twin.to_owned(),
+            generation: Some(generation),
+        }
+    }
+
     #[test]
     fn a_ready_twin_is_trusted_for_the_window_only() {
         let seen = SeenTwins::new(Duration::from_secs(5));
         let t0 = Instant::now();
-        assert!(!seen.ready("shop/offloading", "r1", "shop-home", t0));
-        seen.record("shop/offloading", "r1", "shop-home", &TwinState::Ready, t0);
+        assert!(!seen.ready("shop/offloading", "r1", &at("shop-home", 1), t0));
+        seen.record(
+            "shop/offloading",
+            "r1",
+            &at("shop-home", 1),
+            &TwinState::Ready,
+            t0,
+        );
         assert!(seen.ready(
             "shop/offloading",
             "r1",
-            "shop-home",
+            &at("shop-home", 1),
             t0 + Duration::from_secs(4)
         ));
         assert!(!seen.ready(
             "shop/offloading",
             "r1",
-            "shop-home",
+            &at("shop-home", 1),
             t0 + Duration::from_secs(5)
         ));
         assert!(
-            !seen.ready("shop/offloading", "r2", "shop-home", t0),
+            !seen.ready("shop/offloading", "r2", &at("shop-home", 1), t0),
             "per cluster"
         );
         assert!(
-            !seen.ready("shop/offloading", "r1", "shop", t0),
+            !seen.ready("shop/offloading", "r1", &at("shop", 1), t0),
             "another twin name"
         );
     }
@@ -136,25 +170,69 @@ mod tests {
                 unreachable: true,
             }),
         ] {
-            seen.record("a/offloading", "r1", "a-home", &TwinState::Ready, t0);
-            seen.record("a/offloading", "r1", "a-home", &state, t0);
-            assert!(!seen.ready("a/offloading", "r1", "a-home", t0), "{state:?}");
+            seen.record(
+                "a/offloading",
+                "r1",
+                &at("a-home", 1),
+                &TwinState::Ready,
+                t0,
+            );
+            seen.record("a/offloading", "r1", &at("a-home", 1), &state, t0);
+            assert!(
+                !seen.ready("a/offloading", "r1", &at("a-home", 1), t0),
+                "{state:?}"
+            );
         }
-        seen.record("a/offloading", "r1", "a-home", &TwinState::Ready, t0);
-        seen.record("a/offloading", "r2", "a-home", &TwinState::Ready, t0);
-        seen.record("b/offloading", "r1", "b-home", &TwinState::Ready, t0);
+        seen.record(
+            "a/offloading",
+            "r1",
+            &at("a-home", 1),
+            &TwinState::Ready,
+            t0,
+        );
+        seen.record(
+            "a/offloading",
+            "r2",
+            &at("a-home", 1),
+            &TwinState::Ready,
+            t0,
+        );
+        seen.record(
+            "b/offloading",
+            "r1",
+            &at("b-home", 1),
+            &TwinState::Ready,
+            t0,
+        );
+        seen.forget_one("a/offloading", "r2");
+        assert!(seen.ready("a/offloading", "r1", &at("a-home", 1), t0));
+        assert!(!seen.ready("a/offloading", "r2", &at("a-home", 1), t0));
         seen.forget("a/offloading");
         assert_eq!(seen.len(), 1);
+        seen.forget_cluster("r1");
+        assert!(seen.is_empty(), "new credentials for r1");
     }
 
     #[test]
     fn the_window_is_bounded_and_zero_disables() {
         let t0 = Instant::now();
         let long = SeenTwins::new(Duration::from_secs(3600));
-        long.record("a/offloading", "r1", "a-home", &TwinState::Ready, t0);
-        assert!(!long.ready("a/offloading", "r1", "a-home", t0 + FRESH_AT_MOST));
+        long.record(
+            "a/offloading",
+            "r1",
+            &at("a-home", 1),
+            &TwinState::Ready,
+            t0,
+        );
+        assert!(!long.ready("a/offloading", "r1", &at("a-home", 1), t0 + FRESH_AT_MOST));
         let off = SeenTwins::new(Duration::ZERO);
-        off.record("a/offloading", "r1", "a-home", &TwinState::Ready, t0);
+        off.record(
+            "a/offloading",
+            "r1",
+            &at("a-home", 1),
+            &TwinState::Ready,
+            t0,
+        );
         assert!(off.is_empty());
     }
 
@@ -166,13 +244,19 @@ mod tests {
             seen.record(
                 &format!("n{i}/offloading"),
                 "r1",
-                "x",
+                &at("x", 1),
                 &TwinState::Ready,
                 t0,
             );
         }
         let later = t0 + Duration::from_secs(2);
-        seen.record("new/offloading", "r1", "x", &TwinState::Ready, later);
+        seen.record(
+            "new/offloading",
+            "r1",
+            &at("x", 1),
+            &TwinState::Ready,
+            later,
+        );
         assert_eq!(seen.len(), 1);
     }
 }

@@ -15,6 +15,7 @@
 //! watch cannot be built is tried again at the next look.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ratelimit::ApiLimits;
 use super::remotes::{client_for_watch, credentials};
+use super::seen::SeenTwins;
 use crate::api::consts::{
     NSOFF_NAME, ORIGINAL_NAME_ANNOTATION, OWNER_ANNOTATION, REMOTE_CLUSTER_ID_LABEL,
 };
@@ -75,15 +77,26 @@ pub fn plan_watches(
 
 /// The NamespaceOffloadings woken by twin deletions on every remote cluster with credentials
 /// in `secrets`, until `cancel`.
+/// The deleted twin is forgotten by `seen` first, so the reconcile it wakes asks again.
 pub fn twin_deletions(
     secrets: Store<Secret>,
     home_id: String,
     limits: ApiLimits,
+    seen: Arc<SeenTwins>,
     cancel: CancellationToken,
 ) -> impl Stream<Item = ObjectRef<NamespaceOffloading>> + Send + 'static {
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(supervise(secrets, home_id, limits, tx, cancel));
+    let wake = Wake { tx, seen, home_id };
+    tokio::spawn(supervise(secrets, limits, wake, cancel));
     futures_util::stream::unfold(rx, |mut rx| async move { Some((rx.recv().await?, rx)) })
+}
+
+/// Where a twin's deletion goes: the memory of twins found ready, then the trigger.
+#[derive(Clone)]
+struct Wake {
+    tx: mpsc::UnboundedSender<ObjectRef<NamespaceOffloading>>,
+    seen: Arc<SeenTwins>,
+    home_id: String,
 }
 
 /// A running watch: the Secret version it was built from, and its task.
@@ -94,9 +107,8 @@ struct Running {
 
 async fn supervise(
     secrets: Store<Secret>,
-    home_id: String,
     limits: ApiLimits,
-    tx: mpsc::UnboundedSender<ObjectRef<NamespaceOffloading>>,
+    wake: Wake,
     cancel: CancellationToken,
 ) {
     let mut running: HashMap<String, Running> = HashMap::new();
@@ -129,12 +141,7 @@ async fn supervise(
                     continue;
                 }
             };
-            let task = tokio::spawn(watch_one(
-                client,
-                cluster.clone(),
-                home_id.clone(),
-                tx.clone(),
-            ));
+            let task = tokio::spawn(watch_one(client, cluster.clone(), wake.clone()));
             if let Some(old) = running.insert(cluster, Running { version, task }) {
                 old.task.abort();
             }
@@ -149,13 +156,8 @@ async fn supervise(
     }
 }
 
-async fn watch_one(
-    client: kube::Client,
-    cluster: String,
-    home_id: String,
-    tx: mpsc::UnboundedSender<ObjectRef<NamespaceOffloading>>,
-) {
-    let ours = format!("{REMOTE_CLUSTER_ID_LABEL}={home_id}");
+async fn watch_one(client: kube::Client, cluster: String, wake: Wake) {
+    let ours = format!("{REMOTE_CLUSTER_ID_LABEL}={}", wake.home_id);
     let events = watcher::watcher(
         Api::<TwinMeta>::all(client),
         watcher::Config::default().labels(&ours),
@@ -165,8 +167,14 @@ async fn watch_one(
     while let Some(event) = events.next().await {
         match event {
             Ok(event) => {
-                if let Some(nsoff) = woken(&event, &home_id) {
-                    if tx.send(nsoff).is_err() {
+                if let Some(nsoff) = woken(&event, &wake.home_id) {
+                    let key = format!(
+                        "{}/{}",
+                        nsoff.namespace.as_deref().unwrap_or_default(),
+                        nsoff.name
+                    );
+                    wake.seen.forget_one(&key, &cluster);
+                    if wake.tx.send(nsoff).is_err() {
                         return;
                     }
                 }
