@@ -213,18 +213,7 @@ async fn losing_every_cluster_is_reported_as_an_event() {
         serde_json::from_value(json!({"observedGeneration": 1, "offloadingPhase": "Ready"}))
             .unwrap(),
     );
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            assert_eq!(
-                written_status(&call.body)["offloadingPhase"],
-                "NoClusterSelected"
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
+    let home = writes_phase("NoClusterSelected");
     let report = w
         .run(&before, home, |_, s| untouched(s).boxed())
         .await
@@ -309,15 +298,7 @@ async fn a_twin_created_before_a_lost_status_write_is_found_by_its_name() {
     // twin (created by a reconcile whose status write was lost): read, found ours, Ready.
     let mut w = World::new(local_namespace(true));
     w.node(vnode("r1", "eu")).reachable("r1");
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            assert_eq!(written_status(&call.body)["offloadingPhase"], "Ready");
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
+    let home = writes_phase("Ready");
     let remote = |_, mut s: ApiServer| {
         async move {
             s.expect(Method::POST, "/api/v1/namespaces")
@@ -341,15 +322,7 @@ async fn a_twin_just_created_is_not_asked_about_again_by_the_next_pass() {
     let seen = std::sync::Arc::new(nsoffload::reconcile::seen::SeenTwins::new(
         std::time::Duration::from_secs(5),
     ));
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            assert_eq!(written_status(&call.body)["offloadingPhase"], "Ready");
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
+    let home = writes_phase("Ready");
     let mut first = World::new(local_namespace(true));
     first
         .node(vnode("r1", "eu"))

@@ -324,6 +324,21 @@ pub fn first_pass_home(
     }
 }
 
+/// Home script of a reconcile that writes nothing but the status, with phase `phase`.
+pub fn writes_phase(
+    phase: &'static str,
+) -> impl Fn(ApiServer) -> futures_util::future::BoxFuture<'static, ()> + Copy {
+    move |mut home: ApiServer| {
+        async move {
+            let call = home.expect(Method::PATCH, STATUS_PATH).await;
+            assert_eq!(written_status(&call.body)["offloadingPhase"], phase);
+            call.ok(&nsoff_body());
+            home.expect_done().await;
+        }
+        .boxed()
+    }
+}
+
 /// A remote cluster where the status says the twin was created, but it is gone: read, then
 /// created again.
 pub async fn recreates_twin(mut server: ApiServer) {
