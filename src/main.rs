@@ -13,22 +13,7 @@ use nsoffload::cli::{exit, Cli};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc returns dirty pages to the system only when allocation activity makes it look;
-/// a server that settles after its start-up lists would keep them. Its background thread
-/// purges on a timer instead (dirty pages go after about 10 s), so an idle server's RSS
-/// follows its live heap.
-#[cfg(all(target_os = "linux", not(target_env = "msvc")))]
-fn purge_in_background() {
-    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
-        eprintln!("nsoffload: cannot start the allocator's purging thread: {e}");
-    }
-}
-
-#[cfg(not(all(target_os = "linux", not(target_env = "msvc"))))]
-fn purge_in_background() {}
-
 fn main() -> ExitCode {
-    purge_in_background();
     let cli = Cli::parse();
     nsoffload::server::tls::install_crypto_provider();
     match cli.run() {
