@@ -69,16 +69,22 @@ impl<T: Clone + Eq + Hash + Send + 'static> Fanout<T> {
         });
     }
 
-    /// A new subscriber, told first about `initial` (what the cache holds now), then about
-    /// every key marked from now on. The stream ends only when dropped.
-    pub fn subscribe(&self, initial: impl IntoIterator<Item = T>) -> impl Stream<Item = T> + Send {
+    /// A new subscriber, told first about the keys `initial` returns (what the cache holds
+    /// now), then about every key marked from now on. The stream ends only when dropped.
+    ///
+    /// `initial` runs under the subscribers' lock: a cache that changes its contents before
+    /// it marks the change (as [`super::offloadings::Feeder`] does) then either shows the
+    /// change to `initial` or marks it for this subscriber; none is lost in between.
+    pub fn subscribe<I>(&self, initial: impl FnOnce() -> I) -> impl Stream<Item = T> + Send
+    where
+        I: IntoIterator<Item = T>,
+    {
         let pending = Arc::new(Pending {
             keys: Mutex::new(HashSet::new()),
             wake: Notify::new(),
         });
-        // Under the list's lock: a key marked meanwhile is in `initial` or marked after.
         let mut live = self.live();
-        pending.add(initial);
+        pending.add(initial());
         live.push(Arc::downgrade(&pending));
         drop(live);
         futures_util::stream::unfold((pending, Vec::new()), |(pending, mut batch)| async move {
@@ -119,7 +125,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_sees_the_initial_keys_then_each_change_once() {
         let fanout = Fanout::<&str>::default();
-        let mut s = Box::pin(fanout.subscribe(["a"]));
+        let mut s = Box::pin(fanout.subscribe(|| ["a"]));
         assert_eq!(next(&mut s).await, Some("a"));
         fanout.mark(&["b", "b"]);
         fanout.mark(&["b"]);
@@ -136,8 +142,8 @@ mod tests {
     #[tokio::test]
     async fn every_subscriber_gets_every_key_and_a_dropped_one_is_forgotten() {
         let fanout = Fanout::<u32>::default();
-        let mut one = Box::pin(fanout.subscribe([]));
-        let two = Box::pin(fanout.subscribe([]));
+        let mut one = Box::pin(fanout.subscribe(Vec::new));
+        let two = Box::pin(fanout.subscribe(Vec::new));
         assert_eq!(fanout.subscribers(), 2);
         drop(two);
         // Marking never waits for a subscriber that does not read.
@@ -156,7 +162,7 @@ mod tests {
     #[tokio::test]
     async fn a_waiting_subscriber_wakes_on_a_mark() {
         let fanout = Arc::new(Fanout::<u8>::default());
-        let mut s = Box::pin(fanout.subscribe([]));
+        let mut s = Box::pin(fanout.subscribe(Vec::new));
         let marker = fanout.clone();
         let task = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(20)).await;

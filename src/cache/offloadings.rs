@@ -123,7 +123,8 @@ impl OffloadingCache {
             observers.push((id, o));
             id
         });
-        let initial: Vec<_> = self.store.state().iter().map(|o| key_of(o)).collect();
+        let store = self.store.clone();
+        let initial = move || store.state().iter().map(|o| key_of(o)).collect::<Vec<_>>();
         let stream = self.fanout.subscribe(initial);
         let guard = Unobserve {
             cache: Arc::downgrade(self),
