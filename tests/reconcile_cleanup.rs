@@ -1,87 +1,22 @@
-//! Reconcile flows that remove things (SPEC §7 steps 5 and the deletion rules): deselected
-//! clusters, unoffloading, unreachable clusters and the orphan annotation, and the rule that
-//! no code path deletes a namespace without nsoffload's owner annotation. Also: a reconcile
-//! that changes nothing writes nothing.
+//! Reconcile flows that remove things (SPEC §7 step 5): deselected clusters, clusters gone
+//! for good, and the rule that no code path deletes a namespace without nsoffload's owner
+//! annotation. Also: a reconcile that changes nothing writes nothing, and a twin deleted
+//! behind our back comes back. Unoffloading is in `reconcile_release.rs`.
 
 mod common;
+#[path = "reconcile/removal.rs"]
+mod removal;
 #[path = "reconcile/world.rs"]
 mod world;
 
 use futures_util::FutureExt;
 use http::Method;
-use nsoffload::api::{NamespaceOffloading, NamespaceOffloadingStatus, OffloadingPhase};
+use nsoffload::api::OffloadingPhase;
+use removal::*;
 use serde_json::{json, Value};
 use world::*;
 
 use common::mock_api::ApiServer;
-
-const FINALIZER_REMOVAL: &str = r#"[
-    {"op": "test", "path": "/metadata/finalizers/0", "value": "namespaceoffloading-controller.liqo.io/finalizer"},
-    {"op": "remove", "path": "/metadata/finalizers/0"}
-]"#;
-
-fn three_ready() -> Value {
-    let per_cluster = json!([
-        required(true, SELECTED),
-        ready("True", "NamespaceCreated", "namespace shop-home exists")
-    ]);
-    json!({
-        "offloadingPhase": "Ready",
-        "remoteNamespaceName": TWIN,
-        "remoteNamespacesConditions": {"r1": per_cluster, "r2": per_cluster, "r3": per_cluster},
-        "observedGeneration": 3,
-        "conditions": top("True", "Ready", "namespace shop-home is ready on 3 remote cluster(s)"),
-    })
-}
-
-fn with_status(mut nsoff: NamespaceOffloading, status: Value) -> NamespaceOffloading {
-    nsoff.status =
-        Some(serde_json::from_value::<NamespaceOffloadingStatus>(status).expect("status"));
-    nsoff
-}
-
-fn deleting(mut nsoff: NamespaceOffloading, orphan: bool) -> NamespaceOffloading {
-    nsoff.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        NOW.parse().unwrap(),
-    ));
-    if orphan {
-        nsoff.metadata.annotations = Some(
-            [(
-                "offloading.liqo.io/orphan-unreachable".to_owned(),
-                "true".to_owned(),
-            )]
-            .into(),
-        );
-    }
-    nsoff
-}
-
-fn three_clusters(w: &mut World) {
-    for (id, region) in [("r1", "eu"), ("r2", "us"), ("r3", "ap")] {
-        w.node(vnode(id, region)).reachable(id);
-    }
-}
-
-/// Our twin is there; expect exactly one guarded DELETE of it.
-async fn deletes_twin(mut s: ApiServer) {
-    s.expect(Method::GET, TWIN_PATH)
-        .await
-        .ok(&remote_namespace(TWIN, ours(), false));
-    let call = s.expect(Method::DELETE, TWIN_PATH).await;
-    assert_eq!(
-        call.body["preconditions"],
-        json!({"uid": "uid-shop-home", "resourceVersion": "7"}),
-        "the DELETE is guarded by the uid and resourceVersion just read"
-    );
-    call.ok(&remote_namespace(TWIN, ours(), true));
-    s.expect_done().await;
-}
-
-/// Our twin is already gone.
-async fn twin_gone(mut s: ApiServer) {
-    s.expect(Method::GET, TWIN_PATH).await.fail(404, "NotFound");
-    s.expect_done().await;
-}
 
 #[tokio::test]
 async fn r6_deselected_clusters_lose_their_twins() {
@@ -217,149 +152,6 @@ async fn a_cluster_gone_for_good_leaves_the_status() {
         "{:?}",
         report.reachable
     );
-}
-
-#[tokio::test]
-async fn r7_unoffload_deletes_twins_then_releases_the_finalizer() {
-    // First pass: label removed, twins deleted, phase Terminating.
-    let mut w = World::new(local_namespace(true));
-    three_clusters(&mut w);
-    let nsoff = deleting(with_status(nsoff(json!({}), true), three_ready()), false);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, "/api/v1/namespaces/shop").await;
-            assert_eq!(
-                call.body,
-                json!({"metadata": {"labels": {"liqo.io/scheduling-enabled": null}}})
-            );
-            call.ok(&remote_namespace(NS, json!({}), false));
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            let status = written_status(&call.body);
-            assert_eq!(status["offloadingPhase"], "Terminating");
-            let message = status["conditions"][1]["message"].as_str().unwrap();
-            assert_eq!(
-                message,
-                "waiting for namespace shop-home to be deleted on: r1, r2, r3"
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
-    let report = w
-        .run(&nsoff, home, |_, s| deletes_twin(s).boxed())
-        .await
-        .unwrap();
-    assert_eq!(report.phase, Some(OffloadingPhase::Terminating));
-    assert!(!report.released);
-
-    // Second pass: every twin gone, the finalizer goes, no status is written.
-    let mut w = World::new(local_namespace(false));
-    three_clusters(&mut w);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, NSOFF_PATH).await;
-            assert_eq!(
-                call.body,
-                serde_json::from_str::<Value>(FINALIZER_REMOVAL).unwrap()
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
-    let report = w
-        .run(&nsoff, home, |_, s| twin_gone(s).boxed())
-        .await
-        .unwrap();
-    assert!(report.released);
-    assert_eq!(report.phase, None);
-}
-
-#[tokio::test]
-async fn an_unreachable_cluster_holds_the_finalizer_and_is_named() {
-    let mut w = World::new(local_namespace(false));
-    w.node(vnode("r1", "eu")).reachable("r1");
-    w.node(vnode("r3", "ap"))
-        .broken("r3", "cluster r3 is unreachable: connection refused");
-    let nsoff = deleting(nsoff(json!({}), true), false);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            let status = written_status(&call.body);
-            assert_eq!(status["offloadingPhase"], "Terminating");
-            assert_eq!(
-                status["conditions"][1]["message"],
-                "waiting for namespace shop-home to be deleted on: r3 (cluster r3 is unreachable: \
-                 connection refused); to release the NamespaceOffloading without unreachable \
-                 clusters, annotate it with offloading.liqo.io/orphan-unreachable=true"
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
-    let report = w
-        .run(&nsoff, home, |_, s| twin_gone(s).boxed())
-        .await
-        .unwrap();
-    assert!(!report.released);
-}
-
-#[tokio::test]
-async fn the_orphan_annotation_releases_without_unreachable_clusters() {
-    let mut w = World::new(local_namespace(false));
-    w.node(vnode("r1", "eu")).reachable("r1");
-    w.node(vnode("r3", "ap"))
-        .broken("r3", "cluster r3 is unreachable: connection refused");
-    let nsoff = deleting(nsoff(json!({}), true), true);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, NSOFF_PATH).await;
-            assert_eq!(
-                call.body,
-                serde_json::from_str::<Value>(FINALIZER_REMOVAL).unwrap()
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
-    let report = w
-        .run(&nsoff, home, |_, s| twin_gone(s).boxed())
-        .await
-        .unwrap();
-    assert!(report.released);
-    let orphaned = report
-        .notices
-        .iter()
-        .find(|n| n.reason == "OrphanedUnreachable")
-        .expect("a warning event");
-    assert!(
-        orphaned.warning && orphaned.message.ends_with("r3"),
-        "{orphaned:?}"
-    );
-}
-
-#[tokio::test]
-async fn the_orphan_annotation_does_not_skip_a_reachable_cluster() {
-    let mut w = World::new(local_namespace(false));
-    w.node(vnode("r1", "eu")).reachable("r1");
-    let nsoff = deleting(nsoff(json!({}), true), true);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, STATUS_PATH).await;
-            assert_eq!(written_status(&call.body)["offloadingPhase"], "Terminating");
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
-    let report = w
-        .run(&nsoff, home, |_, s| deletes_twin(s).boxed())
-        .await
-        .unwrap();
-    assert!(!report.released);
 }
 
 /// The proof asked for: whatever the flow (deselected, unoffloaded), a namespace whose owner
