@@ -102,7 +102,8 @@ impl<T: Clone + Eq + Hash + Send + 'static> Fanout<T> {
     }
 
     /// How many subscribers are still listening.
-    pub fn subscribers(&self) -> usize {
+    #[cfg(test)]
+    fn subscribers(&self) -> usize {
         self.live().iter().filter(|w| w.strong_count() > 0).count()
     }
 }

@@ -177,11 +177,7 @@ impl Shared {
 
 /// `namespace/name`, the key of per-object backoff and phase tracking.
 fn key(nsoff: &NamespaceOffloading) -> String {
-    format!(
-        "{}/{}",
-        nsoff.namespace().unwrap_or_default(),
-        nsoff.name_any()
-    )
+    super::object_key(&nsoff.namespace().unwrap_or_default(), &nsoff.name_any())
 }
 
 async fn reconcile(

@@ -107,7 +107,7 @@ pub async fn reconcile(nsoff: &NamespaceOffloading, ctx: &Context) -> Result<Rep
         intent.scheduling_label,
     )
     .await?;
-    let key = format!("{namespace}/{}", nsoff.name_any());
+    let key = super::object_key(namespace, &nsoff.name_any());
     let generation = nsoff.metadata.generation;
     let visits = intent
         .visits

@@ -41,6 +41,13 @@ use tokio_util::sync::CancellationToken;
 use crate::cache::offloadings::OffloadingCache;
 use crate::server::metrics::Metrics;
 
+/// `namespace/name`: how the reconciler keys an object in its own bookkeeping (backoff,
+/// phases, expected writes, twins found ready), whether it starts from the object or from
+/// a reference to it.
+pub fn object_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
 /// Where the Lease of leader election lives, and the client that holds it.
 #[derive(Clone)]
 pub struct LeaseConfig {

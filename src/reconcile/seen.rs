@@ -101,12 +101,14 @@ impl SeenTwins {
     }
 
     /// How many entries are kept.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.entries().len()
     }
 
     /// Whether none is kept.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
@@ -161,6 +163,9 @@ mod tests {
     fn any_other_outcome_or_a_release_forgets() {
         let seen = SeenTwins::new(Duration::from_secs(5));
         let t0 = Instant::now();
+        let found_ready = |key: &str, cluster: &str, twin: &str| {
+            seen.record(key, cluster, &at(twin, 1), &TwinState::Ready, t0)
+        };
         for state in [
             TwinState::Creating,
             TwinState::Terminating,
@@ -170,40 +175,16 @@ mod tests {
                 unreachable: true,
             }),
         ] {
-            seen.record(
-                "a/offloading",
-                "r1",
-                &at("a-home", 1),
-                &TwinState::Ready,
-                t0,
-            );
+            found_ready("a/offloading", "r1", "a-home");
             seen.record("a/offloading", "r1", &at("a-home", 1), &state, t0);
             assert!(
                 !seen.ready("a/offloading", "r1", &at("a-home", 1), t0),
                 "{state:?}"
             );
         }
-        seen.record(
-            "a/offloading",
-            "r1",
-            &at("a-home", 1),
-            &TwinState::Ready,
-            t0,
-        );
-        seen.record(
-            "a/offloading",
-            "r2",
-            &at("a-home", 1),
-            &TwinState::Ready,
-            t0,
-        );
-        seen.record(
-            "b/offloading",
-            "r1",
-            &at("b-home", 1),
-            &TwinState::Ready,
-            t0,
-        );
+        found_ready("a/offloading", "r1", "a-home");
+        found_ready("a/offloading", "r2", "a-home");
+        found_ready("b/offloading", "r1", "b-home");
         seen.forget_one("a/offloading", "r2");
         assert!(seen.ready("a/offloading", "r1", &at("a-home", 1), t0));
         assert!(!seen.ready("a/offloading", "r2", &at("a-home", 1), t0));

@@ -168,11 +168,8 @@ async fn watch_one(client: kube::Client, cluster: String, wake: Wake) {
         match event {
             Ok(event) => {
                 if let Some(nsoff) = woken(&event, &wake.home_id) {
-                    let key = format!(
-                        "{}/{}",
-                        nsoff.namespace.as_deref().unwrap_or_default(),
-                        nsoff.name
-                    );
+                    let namespace = nsoff.namespace.as_deref().unwrap_or_default();
+                    let key = super::object_key(namespace, &nsoff.name);
                     wake.seen.forget_one(&key, &cluster);
                     if wake.tx.send(nsoff).is_err() {
                         return;
