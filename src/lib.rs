@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cli;
 pub mod ctl;
 pub mod install;
+pub mod metrics;
 pub mod policy;
 pub mod reconcile;
 pub mod registration;

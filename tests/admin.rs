@@ -8,8 +8,8 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::StatusCode;
 use common::router::{call, fixture, review};
+use nsoffload::metrics::Metrics;
 use nsoffload::server::admin::{router, Readiness};
-use nsoffload::server::metrics::Metrics;
 use nsoffload::state::parse_standalone;
 
 #[tokio::test]

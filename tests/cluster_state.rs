@@ -106,7 +106,7 @@ async fn watches_fill_the_store_and_report_readiness() {
                 home_cluster_id: "home".into(),
             },
         },
-        metrics: Arc::new(nsoffload::server::metrics::Metrics::new()),
+        metrics: Arc::new(nsoffload::metrics::Metrics::new()),
     });
     let mut input = common::router::fixture_json("pod-create-kubectl-apply.json");
     input["request"]["namespace"] = json!("shop");

@@ -11,8 +11,8 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
 use nsoffload::cache::offloadings::OffloadingCache;
+use nsoffload::metrics::Metrics;
 use nsoffload::reconcile::{run, ReconcilerConfig};
-use nsoffload::server::metrics::Metrics;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -107,7 +107,7 @@ async fn a_listed_offloading_is_reconciled_and_cancellation_stops_the_controller
     let controllers = tokio::spawn(run(
         client,
         config,
-        metrics.clone(),
+        metrics.reconcile.clone(),
         offloadings,
         cancel.clone(),
     ));

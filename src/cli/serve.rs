@@ -17,6 +17,7 @@ use super::args::{ClusterId, HumanDuration, LogFormat};
 use super::sources::{default_namespace, service_hosts, url_host, CertSource, StateSource};
 use crate::admission::Admission;
 use crate::api::consts::DEFAULT_RUNTIME_CLASS;
+use crate::metrics::Metrics;
 use crate::policy::validate::ValidationConfig;
 use crate::reconcile::leader::{identity, Timing};
 use crate::reconcile::ratelimit::ApiLimits;
@@ -25,7 +26,6 @@ use crate::registration::manager::ManagedCerts;
 use crate::registration::secret::RotationPolicy;
 use crate::registration::webhooks::{unregister_url, Endpoint};
 use crate::server::admin::{self, Readiness};
-use crate::server::metrics::Metrics;
 use crate::server::router::{self, App};
 use crate::server::tls::server_config;
 use crate::server::{serve_admin, serve_tls_winding, shutdown_signal, Winding};
@@ -219,7 +219,7 @@ impl ServeArgs {
         let lease_client = source.lease_client.clone();
         let reconcile_client = source.reconcile_client.clone();
         let (resolver, reloader) = certs
-            .start(source.client.clone(), &metrics, shutdown.clone())
+            .start(source.client.clone(), &metrics.serving, shutdown.clone())
             .await?;
         let tls = Arc::new(server_config(resolver)?);
 
@@ -259,7 +259,7 @@ impl ServeArgs {
                     client.clone(),
                     config,
                     lease,
-                    metrics.clone(),
+                    metrics.reconcile.clone(),
                     offloadings.clone(),
                     shutdown.clone(),
                 );

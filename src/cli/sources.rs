@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::exit::usage;
 use super::kubeconfig::{self, Environment};
 use crate::cache::offloadings::OffloadingCache;
+use crate::metrics::ServingMetrics;
 use crate::reconcile::ratelimit::ApiLimits;
 use crate::registration::manager::{CertManager, ManagedCerts};
-use crate::server::metrics::Metrics;
 use crate::server::tls::ReloadingCert;
 use crate::state::cluster::KubeLookup;
 use crate::state::{load_standalone, LiveLookup, Store};
@@ -135,7 +135,7 @@ impl CertSource {
     pub async fn start(
         self,
         client: Option<Client>,
-        metrics: &Metrics,
+        metrics: &ServingMetrics,
         shutdown: CancellationToken,
     ) -> anyhow::Result<(Arc<dyn ResolvesServerCert>, JoinHandle<()>)> {
         match self {

@@ -46,7 +46,7 @@ use crate::api::consts::{
 use crate::api::{NamespaceOffloading, OffloadingPhase};
 use crate::cache::offloadings::OffloadingCache;
 use crate::cache::{self, NamespaceMeta, Synced};
-use crate::server::metrics::{ClusterLabels, Metrics, OutcomeLabels, PhaseLabels, ReasonLabels};
+use crate::metrics::ReconcileMetrics;
 
 /// Settings of the reconciler.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ struct Shared {
     /// Readiness of the caches of nodes, namespaces and credential Secrets.
     synced: [Synced; 3],
     events: EventQueue,
-    metrics: Arc<Metrics>,
+    metrics: ReconcileMetrics,
     resync: Duration,
     /// Consecutive failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
@@ -137,16 +137,9 @@ impl Shared {
     /// Sets each visited cluster's reachability series, and removes the series of clusters
     /// that are gone (no virtual node, no credentials: SPEC §7.10).
     fn track_reachable(&self, reachable: &BTreeMap<String, bool>) {
-        let series = |cluster: &str| ClusterLabels {
-            cluster: cluster.to_owned(),
-        };
         let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         for (cluster, up) in reachable {
-            let gauge = self
-                .metrics
-                .cluster_reachable
-                .get_or_create(&series(cluster));
-            gauge.set(i64::from(*up));
+            self.metrics.set_reachable(cluster, *up);
             reported.insert(cluster.clone());
         }
         let nodes = self.flow.nodes.state();
@@ -157,7 +150,7 @@ impl Shared {
         reported.retain(|cluster| {
             let keep = known.contains(cluster);
             if !keep {
-                self.metrics.cluster_reachable.remove(&series(cluster));
+                self.metrics.forget_cluster(cluster);
             }
             keep
         });
@@ -206,11 +199,7 @@ async fn reconcile(
             .expect(&key, version.clone(), Instant::now()),
         None => shared.expectations.forget(&key),
     }
-    shared
-        .metrics
-        .reconciles
-        .get_or_create(&OutcomeLabels { outcome: "ok" })
-        .inc();
+    shared.metrics.reconciled("ok");
     shared.track_reachable(&report.reachable);
     shared.track_phase(&key, report.phase);
     shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
@@ -235,18 +224,8 @@ fn error_policy(
     shared: Arc<Shared>,
 ) -> Action {
     let key = key(&nsoff);
-    shared
-        .metrics
-        .reconciles
-        .get_or_create(&OutcomeLabels { outcome: "error" })
-        .inc();
-    shared
-        .metrics
-        .reconcile_errors
-        .get_or_create(&ReasonLabels {
-            reason: error.reason(),
-        })
-        .inc();
+    shared.metrics.reconciled("error");
+    shared.metrics.failed(error.reason());
     let delay = shared.failed(&key);
     tracing::warn!(nsoff = %key, error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
@@ -285,7 +264,7 @@ fn naming_cluster(
 pub async fn run(
     client: Client,
     config: ReconcilerConfig,
-    metrics: Arc<Metrics>,
+    metrics: ReconcileMetrics,
     offloadings: Arc<OffloadingCache>,
     cancel: CancellationToken,
 ) {
@@ -363,11 +342,7 @@ pub async fn run(
     });
     // Every phase has a series from the start; reconciles move objects between them.
     for p in OffloadingPhase::ALL {
-        shared
-            .metrics
-            .offloadings
-            .get_or_create(&PhaseLabels { phase: p.as_str() })
-            .set(0);
+        shared.metrics.phase(p.as_str()).set(0);
     }
     // The cache calls the observer with each version it stores, in order, before this
     // subscription names the object.

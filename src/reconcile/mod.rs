@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::offloadings::OffloadingCache;
-use crate::server::metrics::Metrics;
+use crate::metrics::ReconcileMetrics;
 
 /// `namespace/name`: how the reconciler keys an object in its own bookkeeping (backoff,
 /// phases, expected writes, twins found ready), whether it starts from the object or from
@@ -77,7 +77,7 @@ pub async fn supervise(
     client: Client,
     config: ReconcilerConfig,
     lease: Option<LeaseConfig>,
-    metrics: Arc<Metrics>,
+    metrics: ReconcileMetrics,
     offloadings: Arc<OffloadingCache>,
     cancel: CancellationToken,
 ) {

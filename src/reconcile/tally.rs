@@ -9,12 +9,12 @@ use std::sync::Mutex;
 use super::flow::Report;
 use super::pods::PodAudit;
 use crate::api::OffloadingPhase;
-use crate::server::metrics::{Metrics, NamespaceLabels, PhaseLabels};
+use crate::metrics::ReconcileMetrics;
 
 /// Moves the object from its previous phase's count to the new one's: counted as they
 /// change, not recounted (a reconcile must not cost a pass over every object).
 pub(super) fn track_phase(
-    metrics: &Metrics,
+    metrics: &ReconcileMetrics,
     phases: &Mutex<HashMap<String, OffloadingPhase>>,
     key: &str,
     phase: Option<OffloadingPhase>,
@@ -27,11 +27,7 @@ pub(super) fn track_phase(
     if old == phase {
         return;
     }
-    let gauge = |p: OffloadingPhase| {
-        metrics
-            .offloadings
-            .get_or_create(&PhaseLabels { phase: p.as_str() })
-    };
+    let gauge = |p: OffloadingPhase| metrics.phase(p.as_str());
     if let Some(old) = old {
         gauge(old).dec();
     }
@@ -43,21 +39,18 @@ pub(super) fn track_phase(
 /// Sets the namespace's violating-pods series when its pods were judged, and removes it
 /// (with what the audit remembers) when the namespace is no longer offloaded.
 pub(super) fn track_violating(
-    metrics: &Metrics,
+    metrics: &ReconcileMetrics,
     audit: Option<&PodAudit>,
     namespace: &str,
     report: &Report,
 ) {
-    let series = NamespaceLabels {
-        namespace: namespace.to_owned(),
-    };
     if report.phase.is_none() {
-        metrics.violating_pods.remove(&series);
+        metrics.forget_violating(namespace);
         if let Some(audit) = audit {
             audit.forget(namespace);
         }
     } else if let Some(n) = report.violating {
-        metrics.violating_pods.get_or_create(&series).set(n as i64);
+        metrics.set_violating(namespace, n);
     }
 }
 

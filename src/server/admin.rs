@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 
-use super::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Readiness, shared by start-up, shutdown and the probe.
 #[derive(Debug, Default)]

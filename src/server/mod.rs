@@ -11,7 +11,6 @@
 //! it at that moment would fail with EOF (what a plain graceful shutdown does).
 
 pub mod admin;
-pub mod metrics;
 pub mod router;
 pub mod tls;
 pub(crate) mod x509;

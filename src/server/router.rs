@@ -14,9 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::metrics::Metrics;
 use crate::admission::review::{shorten, MAX_REASON_BYTES};
 use crate::admission::{Admission, Webhook};
+use crate::metrics::Metrics;
 
 /// Largest accepted request body (3 MiB, the API server's own limit for objects).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -95,6 +95,7 @@ async fn handle(
         }
     };
     app.metrics
+        .admission
         .observe(webhook.name(), outcome, start.elapsed().as_secs_f64());
     response
 }
