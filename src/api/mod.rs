@@ -3,6 +3,7 @@
 //! The Rust types are the single source of truth: the CRD checked in under `manifests/` is
 //! generated from them (`nsoffload manifests`), and a test fails when it is stale.
 
+pub mod conditions;
 pub mod consts;
 mod types;
 

@@ -19,8 +19,8 @@ use super::intent::Intent;
 use super::progress::Reporter;
 use super::watch::{self, ClusterState, Offload};
 use super::{api, bounded, human, in_order, poll, CtlError, Outcome, Step, WaitOptions};
+use crate::api::conditions::{FALSE, PODS_COMPLIANT};
 use crate::api::NamespaceOffloading;
-use crate::reconcile::pods::PODS_COMPLIANT;
 
 /// Applies and awaits every namespace of `intent`; the outcomes are in the order given.
 pub async fn offload(
@@ -112,7 +112,7 @@ fn violating_pods(object: &NamespaceOffloading) -> Option<String> {
         .iter()
         .find(|c| c.type_ == PODS_COMPLIANT)?;
     let current = condition.observed_generation == object.metadata.generation;
-    (current && condition.status == "False").then(|| condition.message.clone())
+    (current && condition.status == FALSE).then(|| condition.message.clone())
 }
 
 /// Reads the current object (for the immutable fields), applies the new one, prints warnings.

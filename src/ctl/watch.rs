@@ -8,8 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::api::conditions::{reason, FALSE, OFFLOADING_REQUIRED, READY, SELECTOR_VALID, TRUE};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingStatus, OffloadingPhase};
-use crate::reconcile::status::{reason, OFFLOADING_REQUIRED, READY, SELECTOR_VALID};
 
 /// One remote cluster, as a person reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub fn clusters(status: &NamespaceOffloadingStatus) -> BTreeMap<String, ClusterS
         .map(|(id, conditions)| {
             let find = |t: &str| conditions.iter().find(|c| c.type_ == t);
             let state = match (find(READY), find(OFFLOADING_REQUIRED)) {
-                (Some(c), _) if c.status == "True" => ClusterState::Ready,
+                (Some(c), _) if c.status == TRUE => ClusterState::Ready,
                 (Some(c), _) if c.reason == reason::CREATION_LOOP_BACK_OFF => {
                     ClusterState::Failing(c.message.clone())
                 }
@@ -42,7 +42,7 @@ pub fn clusters(status: &NamespaceOffloadingStatus) -> BTreeMap<String, ClusterS
                     ClusterState::Deleting(c.message.clone())
                 }
                 (Some(c), _) => ClusterState::Pending(c.message.clone()),
-                (None, Some(r)) if r.status == "True" => ClusterState::Pending(String::new()),
+                (None, Some(r)) if r.status == TRUE => ClusterState::Pending(String::new()),
                 (None, _) => ClusterState::NotSelected,
             };
             (id.clone(), state)
@@ -91,7 +91,7 @@ fn top_message(status: &NamespaceOffloadingStatus, type_: &str) -> Option<String
     status
         .conditions
         .iter()
-        .find(|c| c.type_ == type_ && c.status == "False" && !c.message.is_empty())
+        .find(|c| c.type_ == type_ && c.status == FALSE && !c.message.is_empty())
         .map(|c| c.message.clone())
 }
 

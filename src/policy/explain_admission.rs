@@ -15,6 +15,7 @@ use super::{
     Admission, Blocker, ClusterNodes, ClusterSummary, Inputs, NodeResult, OffloadingSummary,
     TwinState,
 };
+use crate::api::conditions;
 use crate::api::consts::VIRTUAL_NODE_LABEL;
 use crate::api::NamespaceOffloading;
 use crate::policy::gate::gate;
@@ -354,10 +355,10 @@ pub(super) fn twin_state(nsoff: Option<&NamespaceOffloading>, cluster: &str) -> 
     match conditions
         .into_iter()
         .flatten()
-        .find(|c| c.type_ == "Ready")
+        .find(|c| c.type_ == conditions::READY)
     {
         None => TwinState::Absent,
-        Some(c) if c.status == "True" => TwinState::Ready,
+        Some(c) if c.status == conditions::TRUE => TwinState::Ready,
         Some(c) => TwinState::NotReady {
             reason: c.reason.clone(),
             message: c.message.clone(),

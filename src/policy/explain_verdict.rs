@@ -20,6 +20,7 @@ use super::{
     Admission, Blocker, Change, ClusterNodes, ClusterProblem, Inputs, NodeResult,
     RuntimeClassProblem, TwinState, Verdict,
 };
+use crate::api::conditions;
 use crate::api::consts::NSOFF_NAME;
 use crate::api::{
     NamespaceOffloading, NamespaceOffloadingSpec, NamespaceOffloadingStatus, OffloadingPhase,
@@ -312,10 +313,10 @@ fn hypothetical(world: &World<'_>, spec: NamespaceOffloadingSpec) -> NamespaceOf
     let selected = world.selected(&nsoff);
     let ready = |_: &String| {
         vec![RemoteNamespaceCondition {
-            type_: "Ready".to_owned(),
-            status: "True".to_owned(),
+            type_: conditions::READY.to_owned(),
+            status: conditions::TRUE.to_owned(),
             last_transition_time: None,
-            reason: "NamespaceCreated".to_owned(),
+            reason: conditions::reason::NAMESPACE_CREATED.to_owned(),
             message: String::new(),
         }]
     };

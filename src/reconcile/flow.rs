@@ -29,6 +29,7 @@ use super::seen::{Found, SeenTwins};
 use super::select::group_virtual_nodes;
 use super::status::TwinState;
 use super::twin::{self, Twin};
+use crate::api::conditions::{reason, FALSE};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingStatus, OffloadingPhase};
 use crate::cache::NamespaceMeta;
 
@@ -190,11 +191,11 @@ async fn review_pods(
         nsoff.metadata.generation,
         &now,
     );
-    let was_false = stored.is_some_and(|c| c.status == "False");
-    if condition.status == "False" && !was_false {
+    let was_false = stored.is_some_and(|c| c.status == FALSE);
+    if condition.status == FALSE && !was_false {
         report.notices.push(Notice {
             warning: true,
-            reason: pods::PODS_VIOLATE_POLICY,
+            reason: reason::PODS_VIOLATE_POLICY,
             message: condition.message.clone(),
         });
     }

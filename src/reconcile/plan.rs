@@ -18,6 +18,7 @@ use kube::ResourceExt;
 use super::select::{select, Clusters, Selection};
 use super::status::{self, ClusterView, Failure, StatusInput, TwinState};
 use super::twin::Twin;
+use crate::api::conditions::{self, event, reason};
 use crate::api::consts::{NSOFF_FINALIZER, ORPHAN_UNREACHABLE_ANNOTATION};
 use crate::api::{
     NamespaceOffloading, NamespaceOffloadingStatus, OffloadingPhase, PodOffloadingStrategy,
@@ -146,8 +147,8 @@ fn created(nsoff: &NamespaceOffloading, cluster: &str) -> bool {
         .status
         .as_ref()
         .and_then(|s| s.remote_namespaces_conditions.get(cluster))
-        .and_then(|cs| cs.iter().find(|c| c.type_ == status::READY))
-        .is_some_and(|c| c.reason == status::reason::NAMESPACE_CREATED)
+        .and_then(|cs| cs.iter().find(|c| c.type_ == conditions::READY))
+        .is_some_and(|c| c.reason == reason::NAMESPACE_CREATED)
 }
 
 /// What a reconcile does once every cluster was visited.
@@ -251,7 +252,7 @@ fn releasable(
     if !orphaned.is_empty() {
         notices.push(Notice {
             warning: true,
-            reason: "OrphanedUnreachable",
+            reason: event::ORPHANED_UNREACHABLE,
             message: format!(
                 "released without deleting namespace {twin} on unreachable cluster(s): {}",
                 orphaned.join(", ")
@@ -310,37 +311,37 @@ fn notices(
             .map(|c| c.reason.clone())
     };
     for (id, conditions) in &computed.remote_namespaces_conditions {
-        let Some(ready) = conditions.iter().find(|c| c.type_ == status::READY) else {
+        let Some(ready) = conditions.iter().find(|c| c.type_ == conditions::READY) else {
             continue;
         };
-        if old_reason(id, status::READY).as_deref() == Some(ready.reason.as_str()) {
+        if old_reason(id, conditions::READY).as_deref() == Some(ready.reason.as_str()) {
             continue;
         }
         let (warning, reason, message) = match ready.reason.as_str() {
-            status::reason::NAMESPACE_CREATED => (
+            reason::NAMESPACE_CREATED => (
                 false,
-                "TwinReady",
+                event::TWIN_READY,
                 format!("namespace {twin} is ready on cluster {id}"),
             ),
-            status::reason::CREATION_LOOP_BACK_OFF => (
+            reason::CREATION_LOOP_BACK_OFF => (
                 true,
-                "TwinFailed",
+                event::TWIN_FAILED,
                 format!("cluster {id}: {}", ready.message),
             ),
-            status::reason::TERMINATING
+            reason::TERMINATING
                 if views
                     .get(id)
                     .is_some_and(|v| matches!(v.twin, TwinState::Failed(_))) =>
             {
                 (
                     true,
-                    "TwinDeletionFailed",
+                    event::TWIN_DELETION_FAILED,
                     format!("cluster {id}: {}", ready.message),
                 )
             }
-            status::reason::TERMINATING => (
+            reason::TERMINATING => (
                 false,
-                "TwinDeleting",
+                event::TWIN_DELETING,
                 format!("deleting namespace {twin} on cluster {id}"),
             ),
             _ => continue,
@@ -354,14 +355,16 @@ fn notices(
     let top = |s: &NamespaceOffloadingStatus, type_: &str| {
         s.conditions.iter().find(|c| c.type_ == type_).cloned()
     };
-    if let Some(sel) = top(computed, status::SELECTOR_VALID).filter(|c| c.status == "False") {
+    if let Some(sel) =
+        top(computed, conditions::SELECTOR_VALID).filter(|c| c.status == conditions::FALSE)
+    {
         let was_invalid = previous
-            .and_then(|p| top(p, status::SELECTOR_VALID))
-            .is_some_and(|c| c.status == "False");
+            .and_then(|p| top(p, conditions::SELECTOR_VALID))
+            .is_some_and(|c| c.status == conditions::FALSE);
         if !was_invalid {
             out.push(Notice {
                 warning: true,
-                reason: "InvalidSelector",
+                reason: reason::INVALID_SELECTOR,
                 message: sel.message,
             });
         }
@@ -373,7 +376,7 @@ fn notices(
     // when many namespaces are created) would only load the API server.
     let first_and_idle = was.is_none() && phase == Some(OffloadingPhase::NoClusterSelected);
     if was != phase && !first_and_idle {
-        if let (Some(phase), Some(ready)) = (phase, top(computed, status::READY)) {
+        if let (Some(phase), Some(ready)) = (phase, top(computed, conditions::READY)) {
             let warning = matches!(
                 phase,
                 OffloadingPhase::SomeFailed | OffloadingPhase::AllFailed

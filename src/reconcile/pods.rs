@@ -26,16 +26,11 @@ use kube::api::{Api, ListParams};
 use kube::Client;
 use tokio::time::Instant;
 
+use crate::api::conditions::{reason, FALSE, PODS_COMPLIANT, TRUE};
 use crate::api::consts::PODS_EVICTED_ANNOTATION;
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
 use crate::policy::drift::{violation, CurrentPolicy, NodeKinds};
 
-/// Top-level condition type: whether the namespace's pods follow the policy.
-pub const PODS_COMPLIANT: &str = "PodsCompliant";
-/// Reason of a `True` `PodsCompliant`.
-pub const PODS_FOLLOW_POLICY: &str = "PodsFollowPolicy";
-/// Reason of a `False` `PodsCompliant`.
-pub const PODS_VIOLATE_POLICY: &str = "PodsViolatePolicy";
 /// How many pod names the condition's message carries.
 pub const NAMES_SHOWN: usize = 5;
 /// A look is due after this share of the resync interval: reconciles requeued for the resync
@@ -235,8 +230,8 @@ pub fn condition(
 ) -> Condition {
     let (status, reason, message) = if finding.count == 0 {
         (
-            "True",
-            PODS_FOLLOW_POLICY,
+            TRUE,
+            reason::PODS_FOLLOW_POLICY,
             "every pod follows the pod offloading policy".to_owned(),
         )
     } else {
@@ -247,8 +242,8 @@ pub fn condition(
             String::new()
         };
         (
-            "False",
-            PODS_VIOLATE_POLICY,
+            FALSE,
+            reason::PODS_VIOLATE_POLICY,
             format!(
                 "{} pod(s) do not follow the pod offloading policy: {}{tail}; move them with: \
                  nsoffload evict namespace {namespace}",

@@ -12,34 +12,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use crate::api::conditions::{reason, FALSE, OFFLOADING_REQUIRED, READY, SELECTOR_VALID, TRUE};
 use crate::api::{NamespaceOffloadingStatus, OffloadingPhase, RemoteNamespaceCondition};
-
-/// Per-cluster condition type: whether the cluster is selected.
-pub const OFFLOADING_REQUIRED: &str = "OffloadingRequired";
-/// Condition type: per cluster, whether the twin exists; top level, whether offloading is ready.
-pub const READY: &str = "Ready";
-/// Top-level condition type: whether the cluster selector could be used.
-pub const SELECTOR_VALID: &str = "SelectorValid";
-
-/// Condition reasons of the catalogue (SPEC §2).
-pub mod reason {
-    /// The cluster matches the selector.
-    pub const CLUSTER_SELECTED: &str = "ClusterSelected";
-    /// The cluster does not match the selector.
-    pub const CLUSTER_NOT_SELECTED: &str = "ClusterNotSelected";
-    /// The twin namespace exists and is ours.
-    pub const NAMESPACE_CREATED: &str = "NamespaceCreated";
-    /// Selected, not created yet.
-    pub const CREATING: &str = "Creating";
-    /// Creation fails; the message carries the cause.
-    pub const CREATION_LOOP_BACK_OFF: &str = "CreationLoopBackOff";
-    /// The twin namespace is being deleted.
-    pub const TERMINATING: &str = "Terminating";
-    /// The selector parses.
-    pub const VALID: &str = "Valid";
-    /// The selector does not parse.
-    pub const INVALID_SELECTOR: &str = "InvalidSelector";
-}
 
 /// Why talking to a cluster about its twin failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,9 +192,9 @@ fn ready_condition(twin: &str, view: &ClusterView) -> Option<Draft> {
 
 fn status_str(status: bool) -> &'static str {
     if status {
-        "True"
+        TRUE
     } else {
-        "False"
+        FALSE
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::status::*;
+use crate::api::conditions::{OFFLOADING_REQUIRED, READY, SELECTOR_VALID};
 use crate::api::OffloadingPhase::{self, *};
 use TwinState as T;
 
