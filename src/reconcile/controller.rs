@@ -2,15 +2,17 @@
 //!
 //! NamespaceOffloadings come from the process-wide cache ([`crate::cache::offloadings`]),
 //! which admission reads too: typed and trimmed, a malformed object reported alone. Its
-//! subscription names the objects that changed; the controller reads them from the store.
-//! Events are one per notice
-//! ([`super::events`]). Virtual nodes and
-//! credential Secrets affect every NamespaceOffloading and trigger them all; a Namespace
-//! triggers the NamespaceOffloading inside it (so an edited-away scheduling label comes
-//! back). The namespace, node and Secret caches are reflector stores that are written before
-//! their triggers fire, so a reconcile always sees the change that woke it. Ready objects are
-//! resynced periodically (which also recreates twins deleted behind our back); objects still
-//! converging are requeued quickly, failing ones with exponential backoff.
+//! subscription names the objects that changed; each pass reads its object from the store.
+//! Events are one per notice ([`super::events`]). A virtual node's change triggers every
+//! NamespaceOffloading whose selection it may change; a credential Secret's, those that name
+//! its cluster; a Namespace's, the NamespaceOffloading inside it (so an edited-away
+//! scheduling label comes back). The namespace, node and Secret caches are reflector stores
+//! written before their triggers fire, so a pass always sees the change that woke it.
+//!
+//! Passes run on [`super::runner`]: converged objects hold no timer, a sweep resyncs each
+//! one once per interval, spread over it (which also recreates twins deleted behind our
+//! back while a twin watch was down); objects still converging come back quickly, failing
+//! ones with exponential backoff.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,6 @@ use std::time::Duration;
 use futures_util::{future, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::api::Api;
-use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::watcher;
 use kube::runtime::WatchStreamExt;
@@ -173,21 +174,22 @@ fn key(nsoff: &NamespaceOffloading) -> String {
     super::object_key(&nsoff.namespace().unwrap_or_default(), &nsoff.name_any())
 }
 
+/// One pass over one object; `Ok(None)`: nothing more until a trigger or the sweep.
 async fn reconcile(
     nsoff: Arc<NamespaceOffloading>,
     shared: Arc<Shared>,
-) -> Result<Action, ReconcileError> {
+) -> Result<Option<Duration>, ReconcileError> {
     let key = key(&nsoff);
     let [nodes, namespaces, secrets] = &shared.synced;
     if !cache::all_synced(&[nodes, namespaces, secrets], SYNC_WAIT).await {
         return Err(ReconcileError::NotSynced);
     }
     if nsoff.name_any() != NSOFF_NAME {
-        return Ok(Action::await_change());
+        return Ok(None);
     }
     if shared.expectations.stale(&key, Instant::now()) {
         // Our last write has not reached the cache: reconciling now would redo it.
-        return Ok(Action::requeue(CACHE_CATCH_UP));
+        return Ok(Some(CACHE_CATCH_UP));
     }
     if let Some(why) = nsoff.annotations().get(cache::UNREADABLE_ANNOTATION) {
         return Err(ReconcileError::Unreadable(why.clone()));
@@ -205,30 +207,28 @@ async fn reconcile(
     shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
     shared.publish(&nsoff, &report);
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
-    let action = match plan::next_look(report.phase, report.settling) {
-        NextLook::OnChange => Action::await_change(),
-        NextLook::Soon => Action::requeue(plan::SOON),
-        NextLook::OnTwinDeletion => Action::requeue(plan::WAKE_FALLBACK),
+    let again = match plan::next_look(report.phase, report.settling) {
+        NextLook::OnChange => None,
+        NextLook::Soon => Some(plan::SOON),
+        NextLook::OnTwinDeletion => Some(plan::WAKE_FALLBACK),
+        // The sweep comes back to it within a resync interval; no timer per converged object.
         NextLook::Resync => {
             shared.succeeded(&key);
-            Action::requeue(shared.resync)
+            None
         }
-        NextLook::Backoff => Action::requeue(shared.failed(&key).min(shared.resync)),
+        NextLook::Backoff => Some(shared.failed(&key).min(shared.resync)),
     };
-    Ok(action)
+    Ok(again)
 }
 
-fn error_policy(
-    nsoff: Arc<NamespaceOffloading>,
-    error: &ReconcileError,
-    shared: Arc<Shared>,
-) -> Action {
-    let key = key(&nsoff);
+/// Counts a failed pass and says when to retry it (exponential backoff per object).
+fn error_policy(nsoff: &NamespaceOffloading, error: &ReconcileError, shared: &Shared) -> Duration {
+    let key = key(nsoff);
     shared.metrics.reconciled("error");
     shared.metrics.failed(error.reason());
     let delay = shared.failed(&key);
     tracing::warn!(nsoff = %key, error = %error, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    delay
 }
 
 /// How soon a reconcile put off for a stale cache runs again.
@@ -350,38 +350,49 @@ pub async fn run(
     let observe: cache::offloadings::Observer = Arc::new(move |o: &NamespaceOffloading| {
         seen.observe(&key(o), o.metadata.resource_version.as_deref());
     });
-    let reader = nsoff_reader.clone();
-    let changed = offloadings
-        .subscribe(Some(observe))
-        .filter_map(move |r| future::ready(reader.get(&r)));
-    let controller = Controller::for_shared_stream(changed, nsoff_reader)
-        .with_config(controller::Config::default().concurrency(config.concurrency));
+    let changed = offloadings.subscribe(Some(observe)).boxed();
     // A credential Secret's change concerns the NamespaceOffloadings whose status names its
     // cluster (a selected cluster always has an entry there); a node's, every one whose
     // selection it may change, and only when its labels or existence change.
-    let nsoff_store = controller.store();
+    let nsoff_store = nsoff_reader.clone();
     let forget = seen_twins.clone();
     let by_cluster = cache::credential_changes(secret_events).flat_map(move |cluster| {
         // New credentials: what was found with the old ones is checked again.
         forget.forget_cluster(&cluster);
         futures_util::stream::iter(naming_cluster(&nsoff_store, &cluster))
     });
-    let controller = controller
-        .watches_stream_with(
-            namespace_events.touched_objects(),
-            move |ns: NamespaceMeta| Some(ObjectRef::new(NSOFF_NAME).within(&ns.name_any())),
-            (),
+    let every_store = nsoff_reader.clone();
+    let by_nodes = cache::selection_changes(node_events).flat_map(move |()| {
+        let all: Vec<_> = every_store
+            .state()
+            .iter()
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect();
+        futures_util::stream::iter(all)
+    });
+    // A namespace's change concerns the NamespaceOffloading inside it (an edited-away
+    // scheduling label comes back).
+    let by_namespace = namespace_events.touched_objects().filter_map(|ns| {
+        future::ready(
+            ns.ok()
+                .map(|ns| ObjectRef::new(NSOFF_NAME).within(&ns.name_any())),
         )
-        .reconcile_all_on(cache::selection_changes(node_events))
-        .reconcile_on(by_cluster)
-        .reconcile_on(twin_deletions(
+    });
+    let triggers = futures_util::stream::select_all([
+        changed,
+        by_namespace.boxed(),
+        by_nodes.boxed(),
+        by_cluster.boxed(),
+        twin_deletions(
             secrets_for_watches,
             config.home_id.clone(),
             config.remote_limits,
             seen_twins,
             cancel.clone(),
-        ))
-        .graceful_shutdown_on(cancel.clone().cancelled_owned());
+        )
+        .boxed(),
+        super::runner::sweep(nsoff_reader.clone(), config.resync).boxed(),
+    ]);
     let quick = super::quick::controller(
         client,
         quick_caches,
@@ -389,14 +400,19 @@ pub async fn run(
         config.resync,
         cancel.clone(),
     );
-    let main = controller
-        .run(reconcile, error_policy, shared)
-        .for_each(|result| {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+    let reader = nsoff_reader;
+    let pass = move |r: ObjectRef<NamespaceOffloading>| {
+        let (shared, reader) = (shared.clone(), reader.clone());
+        async move {
+            // Gone from the cache: deleted, nothing left to do.
+            let nsoff = reader.get(&r)?;
+            match reconcile(nsoff.clone(), shared.clone()).await {
+                Ok(again) => again,
+                Err(e) => Some(error_policy(&nsoff, &e, &shared)),
             }
-            future::ready(())
-        });
+        }
+    };
+    let main = super::runner::drive(triggers, usize::from(config.concurrency), pass, cancel);
     future::join(main, quick).await;
     // The controllers held the last queue handles: the publisher ends after the notices in
     // flight (bounded by the stop grace of `supervise`).

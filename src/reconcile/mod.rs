@@ -20,6 +20,7 @@ pub mod pods;
 pub mod quick;
 pub mod ratelimit;
 pub mod remotes;
+mod runner;
 pub mod seen;
 pub mod select;
 pub mod status;
@@ -28,6 +29,7 @@ mod status_tests;
 mod tally;
 pub mod twin;
 pub mod twin_watch;
+mod workqueue;
 
 pub use controller::{run, ReconcilerConfig};
 

@@ -20,7 +20,6 @@ use futures_util::stream::BoxStream;
 use futures_util::{future, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
 use kube::{Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
@@ -161,12 +160,13 @@ fn enabled(namespace: &ObjectMeta) -> bool {
         .is_some_and(|v| v == "true")
 }
 
-async fn reconcile(ns: Arc<NamespaceMeta>, ctx: Arc<QuickContext>) -> Result<Action, QuickError> {
+/// One pass over one namespace; `Ok(None)`: nothing more until it changes.
+async fn reconcile(ns: &NamespaceMeta, ctx: &QuickContext) -> Result<Option<Duration>, QuickError> {
     let [namespaces, nsoffs] = &ctx.synced;
     if !cache::all_synced(&[namespaces, nsoffs], SYNC_WAIT).await {
         // Not known yet whether the namespace has a NamespaceOffloading: look again soon
         // (waiting for a change of the namespace could wait forever).
-        return Ok(Action::requeue(Duration::from_secs(5)));
+        return Ok(Some(Duration::from_secs(5)));
     }
     let name = ns.name_any();
     let cached = ctx.nsoffs.get(&ObjectRef::new(NSOFF_NAME).within(&name));
@@ -180,17 +180,11 @@ async fn reconcile(ns: Arc<NamespaceMeta>, ctx: Arc<QuickContext>) -> Result<Act
         })?;
     // A labelled namespace is looked at again at each resync, in case a change was missed
     // while the watch was down.
-    Ok(if enabled(&ns.metadata) {
-        Action::requeue(ctx.resync)
-    } else {
-        Action::await_change()
-    })
+    Ok(enabled(&ns.metadata).then_some(ctx.resync))
 }
 
-fn error_policy(_: Arc<NamespaceMeta>, error: &QuickError, _: Arc<QuickContext>) -> Action {
-    tracing::warn!(error = %error, "quick offloading failed; retrying");
-    Action::requeue(Duration::from_secs(10))
-}
+/// How soon a failed pass is retried.
+const RETRY: Duration = Duration::from_secs(10);
 
 /// Runs the quick-offloading controller on the reconciler's caches until `cancel`, with at
 /// most `concurrency` namespaces at once.
@@ -207,15 +201,30 @@ pub async fn controller(
         synced: caches.synced,
         resync,
     });
-    Controller::for_shared_stream(caches.namespace_events, caches.namespaces)
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .reconcile_on(caches.nsoff_changes.filter_map(|r| {
+    let triggers = futures_util::stream::select(
+        caches
+            .namespace_events
+            .map(|ns| ObjectRef::from_obj(ns.as_ref())),
+        caches.nsoff_changes.filter_map(|r| {
             future::ready(r.namespace.map(|ns| ObjectRef::<NamespaceMeta>::new(&ns)))
-        }))
-        .graceful_shutdown_on(cancel.cancelled_owned())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| future::ready(()))
-        .await;
+        }),
+    );
+    let namespaces = caches.namespaces;
+    let pass = move |r: ObjectRef<NamespaceMeta>| {
+        let (ctx, namespaces) = (ctx.clone(), namespaces.clone());
+        async move {
+            // A namespace gone from the cache has nothing left to offload.
+            let ns = namespaces.get(&r)?;
+            match reconcile(&ns, &ctx).await {
+                Ok(again) => again,
+                Err(error) => {
+                    tracing::warn!(error = %error, "quick offloading failed; retrying");
+                    Some(RETRY)
+                }
+            }
+        }
+    };
+    super::runner::drive(triggers, usize::from(concurrency), pass, cancel).await;
 }
 
 #[cfg(test)]
