@@ -2,8 +2,9 @@
 //! sees, and change streams that fire only on what a decision reads.
 //!
 //! NamespaceOffloadings are cached once for the whole process ([`offloadings`]): admission,
-//! the reconciler and quick offloading read the same store. Namespaces, virtual Nodes and
-//! credential Secrets are read only by the reconciler and are watched while it runs.
+//! the reconciler and quick offloading read the same store. Namespaces ([`namespaces`], kept
+//! as the few facts decisions read), virtual Nodes and credential Secrets are read only by
+//! the reconciler and are watched while it runs.
 //!
 //! Why not kube-runtime's `Store::wait_until_ready`: its delayed-init primitive remembers a
 //! single waker, so when a store becomes ready while many reconciles wait on it, only the last
@@ -21,6 +22,7 @@
 //! [`credential_changes`] names the cluster whose Secret changed.
 
 pub mod fanout;
+pub mod namespaces;
 pub mod offloadings;
 
 use std::collections::HashMap;
@@ -31,9 +33,8 @@ use futures_util::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, ReflectHandle, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
-use kube::runtime::WatchStreamExt;
 use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
@@ -123,35 +124,8 @@ where
     (store, synced, stream)
 }
 
-/// Events a shared store buffers for its slowest subscriber before the watch waits.
-const SHARED_BUFFER: usize = 1024;
-
-/// Like [`reflect`], for a store read by two controllers: the returned handle streams the
-/// objects applied to the store (kube-runtime dispatches no deletions: a deletion with a
-/// finalizer shows first as an object with a deletion timestamp). Both the handle and the
-/// events must be polled: the watch waits for a handle that falls behind.
-pub fn reflect_shared<K>(
-    events: impl EventStream<K>,
-    trim: fn(&mut K),
-) -> (Store<K>, Synced, ReflectHandle<K>, impl EventStream<K>)
-where
-    K: Resource + Clone + Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    let writer = reflector::store::Writer::new_shared(SHARED_BUFFER, Default::default());
-    let store = writer.as_reader();
-    let handle = writer
-        .subscribe()
-        .expect("a writer made by new_shared has a dispatcher");
-    let (tx, synced) = Synced::new();
-    let events = events
-        .map_ok(move |event| event.modify(trim))
-        .reflect_shared(writer);
-    (store, synced, handle, signal_synced(events, tx))
-}
-
-/// A Namespace as the reconciler reads it: metadata only (labels, deletion timestamp); it is
-/// watched that way, so the API server sends nothing else.
+/// A Namespace as it is watched: metadata only, so the API server sends nothing else
+/// ([`namespaces`] keeps only the facts decisions read of it).
 pub type NamespaceMeta = PartialObjectMeta<Namespace>;
 
 /// Drops what no reader of a cached object uses: managed fields.

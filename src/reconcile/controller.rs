@@ -45,6 +45,7 @@ use crate::api::consts::{
     NSOFF_NAME, REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NODE_VALUE,
 };
 use crate::api::{NamespaceOffloading, OffloadingPhase};
+use crate::cache::namespaces::Namespaces;
 use crate::cache::offloadings::OffloadingCache;
 use crate::cache::{self, NamespaceMeta, Synced};
 use crate::metrics::ReconcileMetrics;
@@ -283,20 +284,21 @@ pub async fn run(
         .default_backoff(),
         cache::trim_secret,
     );
-    // Namespaces are watched as metadata and cached once, for this controller and quick
-    // offloading alike (a shared store).
-    let (namespaces, namespaces_synced, namespace_handle, namespace_events) = cache::reflect_shared(
+    // Namespaces are watched as metadata and cached once, as facts, for this controller
+    // and quick offloading alike.
+    let namespaces = Namespaces::new();
+    let namespaces_synced = namespaces.synced();
+    let namespace_feed = namespaces.clone().feed(
         watcher::watcher(
             Api::<NamespaceMeta>::all(client.clone()),
             Default::default(),
         )
-        .default_backoff(),
-        cache::trim_meta,
+        .default_backoff()
+        .take_until(cancel.clone().cancelled_owned()),
     );
     let nsoff_reader = offloadings.store();
     let quick_caches = QuickCaches {
         namespaces: namespaces.clone(),
-        namespace_events: namespace_handle,
         nsoffs: nsoff_reader.clone(),
         nsoff_changes: Box::pin(offloadings.subscribe(None)),
         synced: [namespaces_synced.clone(), offloadings.synced()],
@@ -324,7 +326,7 @@ pub async fn run(
             home: client.clone(),
             home_id: config.home_id.clone(),
             nodes,
-            namespaces,
+            namespaces: namespaces.clone(),
             remotes: Arc::new(remotes),
             remote_timeout: config.remote_timeout,
             clock: flow::system_clock,
@@ -372,12 +374,9 @@ pub async fn run(
     });
     // A namespace's change concerns the NamespaceOffloading inside it (an edited-away
     // scheduling label comes back).
-    let by_namespace = namespace_events.touched_objects().filter_map(|ns| {
-        future::ready(
-            ns.ok()
-                .map(|ns| ObjectRef::new(NSOFF_NAME).within(&ns.name_any())),
-        )
-    });
+    let by_namespace = namespaces
+        .subscribe()
+        .map(|ns| ObjectRef::new(NSOFF_NAME).within(&ns));
     let triggers = futures_util::stream::select_all([
         changed,
         by_namespace.boxed(),
@@ -413,7 +412,7 @@ pub async fn run(
         }
     };
     let main = super::runner::drive(triggers, usize::from(config.concurrency), pass, cancel);
-    future::join(main, quick).await;
+    future::join3(main, quick, namespace_feed).await;
     // The controllers held the last queue handles: the publisher ends after the notices in
     // flight (bounded by the stop grace of `supervise`).
     let _ = publisher.await;

@@ -31,7 +31,7 @@ use super::status::TwinState;
 use super::twin::{self, Twin};
 use crate::api::conditions::{reason, FALSE};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingStatus, OffloadingPhase};
-use crate::cache::NamespaceMeta;
+use crate::cache::namespaces::Namespaces;
 
 /// What a reconcile needs from the world.
 pub struct Context {
@@ -42,7 +42,7 @@ pub struct Context {
     /// Virtual nodes of the home cluster.
     pub nodes: Store<Node>,
     /// Namespaces of the home cluster.
-    pub namespaces: Store<NamespaceMeta>,
+    pub namespaces: Arc<Namespaces>,
     /// Remote cluster clients.
     pub remotes: Arc<dyn RemoteClusters>,
     /// Deadline of each remote call.

@@ -8,13 +8,13 @@
 
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
+
 use kube::{Client, ResourceExt};
 use serde_json::{json, Value};
 
 use crate::api::consts::{NSOFF_FINALIZER, SCHEDULING_ENABLED_LABEL};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingStatus};
-use crate::cache::NamespaceMeta;
+use crate::cache::namespaces::Namespaces;
 use crate::registration::FIELD_MANAGER;
 
 fn params() -> PatchParams {
@@ -137,18 +137,14 @@ pub fn label_patch(present: bool) -> Value {
 /// says it differs. A namespace that is gone (or being deleted, when adding) is left alone.
 pub async fn sync_scheduling_label(
     client: &Client,
-    namespaces: &Store<NamespaceMeta>,
+    namespaces: &Namespaces,
     namespace: &str,
     want: bool,
 ) -> Result<(), HomeError> {
-    let Some(ns) = namespaces.get(&ObjectRef::new(namespace)) else {
+    let Some(ns) = namespaces.get(namespace) else {
         return Ok(());
     };
-    let has = ns
-        .labels()
-        .get(SCHEDULING_ENABLED_LABEL)
-        .is_some_and(|v| v == "true");
-    if has == want || (want && ns.metadata.deletion_timestamp.is_some()) {
+    if ns.scheduling_enabled == want || (want && ns.terminating) {
         return Ok(());
     }
     let api: Api<Namespace> = Api::all(client.clone());

@@ -20,13 +20,14 @@ use futures_util::stream::BoxStream;
 use futures_util::{future, StreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
-use kube::{Client, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::consts::{CREATED_BY_LABEL_ANNOTATION, NSOFF_NAME, OFFLOADING_ENABLED_LABEL};
+use crate::api::consts::{CREATED_BY_LABEL_ANNOTATION, NSOFF_NAME};
 use crate::api::{NamespaceOffloading, NamespaceOffloadingSpec};
-use crate::cache::{self, NamespaceMeta, Synced};
+use crate::cache::namespaces::{NamespaceFacts, Namespaces};
+use crate::cache::{self, Synced};
 
 /// What quick offloading does for one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,13 +40,13 @@ pub enum QuickAction {
     Nothing,
 }
 
-/// The decision for a namespace (its metadata) and its (cached) NamespaceOffloading named
-/// `offloading`.
-pub fn decide(namespace: &ObjectMeta, nsoff: Option<&ObjectMeta>) -> QuickAction {
-    if namespace.deletion_timestamp.is_some() {
+/// The decision for a namespace (what is read of it) and its (cached) NamespaceOffloading
+/// named `offloading`.
+pub fn decide(namespace: &NamespaceFacts, nsoff: Option<&ObjectMeta>) -> QuickAction {
+    if namespace.terminating {
         return QuickAction::Nothing;
     }
-    match (enabled(namespace), nsoff) {
+    match (namespace.offloading_enabled, nsoff) {
         (true, None) => QuickAction::Create,
         (false, Some(meta)) if made_by_label(meta) && meta.deletion_timestamp.is_none() => {
             QuickAction::Delete(meta.uid.clone())
@@ -122,10 +123,8 @@ pub async fn apply(
 
 /// What quick offloading reads: the reconciler's own caches.
 pub struct QuickCaches {
-    /// Namespaces (shared with the reconciler).
-    pub namespaces: Store<NamespaceMeta>,
-    /// Applied namespaces, as the shared store dispatches them.
-    pub namespace_events: ReflectHandle<NamespaceMeta>,
+    /// Namespaces (shared with the reconciler); quick offloading subscribes to their changes.
+    pub namespaces: Arc<Namespaces>,
     /// NamespaceOffloadings (shared with the reconciler).
     pub nsoffs: Store<NamespaceOffloading>,
     /// The NamespaceOffloadings that changed or went (the cache's subscription).
@@ -152,26 +151,21 @@ struct QuickError {
     source: kube::Error,
 }
 
-fn enabled(namespace: &ObjectMeta) -> bool {
-    namespace
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(OFFLOADING_ENABLED_LABEL))
-        .is_some_and(|v| v == "true")
-}
-
 /// One pass over one namespace; `Ok(None)`: nothing more until it changes.
-async fn reconcile(ns: &NamespaceMeta, ctx: &QuickContext) -> Result<Option<Duration>, QuickError> {
+async fn reconcile(
+    name: String,
+    ns: NamespaceFacts,
+    ctx: &QuickContext,
+) -> Result<Option<Duration>, QuickError> {
     let [namespaces, nsoffs] = &ctx.synced;
     if !cache::all_synced(&[namespaces, nsoffs], SYNC_WAIT).await {
         // Not known yet whether the namespace has a NamespaceOffloading: look again soon
         // (waiting for a change of the namespace could wait forever).
         return Ok(Some(Duration::from_secs(5)));
     }
-    let name = ns.name_any();
     let cached = ctx.nsoffs.get(&ObjectRef::new(NSOFF_NAME).within(&name));
     let meta = cached.as_ref().map(|o| &o.metadata);
-    let action = decide(&ns.metadata, meta);
+    let action = decide(&ns, meta);
     apply(&ctx.client, &name, action)
         .await
         .map_err(|source| QuickError {
@@ -180,7 +174,7 @@ async fn reconcile(ns: &NamespaceMeta, ctx: &QuickContext) -> Result<Option<Dura
         })?;
     // A labelled namespace is looked at again at each resync, in case a change was missed
     // while the watch was down.
-    Ok(enabled(&ns.metadata).then_some(ctx.resync))
+    Ok(ns.offloading_enabled.then_some(ctx.resync))
 }
 
 /// How soon a failed pass is retried.
@@ -202,20 +196,18 @@ pub async fn controller(
         resync,
     });
     let triggers = futures_util::stream::select(
+        caches.namespaces.subscribe(),
         caches
-            .namespace_events
-            .map(|ns| ObjectRef::from_obj(ns.as_ref())),
-        caches.nsoff_changes.filter_map(|r| {
-            future::ready(r.namespace.map(|ns| ObjectRef::<NamespaceMeta>::new(&ns)))
-        }),
+            .nsoff_changes
+            .filter_map(|r| future::ready(r.namespace)),
     );
     let namespaces = caches.namespaces;
-    let pass = move |r: ObjectRef<NamespaceMeta>| {
+    let pass = move |name: String| {
         let (ctx, namespaces) = (ctx.clone(), namespaces.clone());
         async move {
             // A namespace gone from the cache has nothing left to offload.
-            let ns = namespaces.get(&r)?;
-            match reconcile(&ns, &ctx).await {
+            let ns = namespaces.get(&name)?;
+            match reconcile(name, ns, &ctx).await {
                 Ok(again) => again,
                 Err(error) => {
                     tracing::warn!(error = %error, "quick offloading failed; retrying");
@@ -312,7 +304,8 @@ mod tests {
             ),
         ];
         for (name, namespace, nsoff, want) in cases {
-            assert_eq!(decide(&namespace, nsoff.as_ref()), want, "{name}");
+            let facts = NamespaceFacts::of(&namespace);
+            assert_eq!(decide(&facts, nsoff.as_ref()), want, "{name}");
         }
     }
 

@@ -16,6 +16,7 @@ use kube::runtime::reflector;
 use kube::runtime::watcher::Event;
 use kube::Client;
 use nsoffload::api::NamespaceOffloading;
+use nsoffload::cache::namespaces::{NamespaceFacts, Namespaces};
 use nsoffload::cache::NamespaceMeta;
 use nsoffload::reconcile::flow::{self, Context, Report};
 use nsoffload::reconcile::home::HomeError;
@@ -151,8 +152,7 @@ pub fn twin_object() -> Value {
 pub struct World {
     nodes: reflector::Store<Node>,
     nodes_writer: reflector::store::Writer<Node>,
-    namespaces: reflector::Store<NamespaceMeta>,
-    namespaces_writer: reflector::store::Writer<NamespaceMeta>,
+    namespaces: Arc<Namespaces>,
     remotes: BTreeMap<String, Result<Client, Failure>>,
     servers: BTreeMap<String, ApiServer>,
     pods: Option<PodAudit>,
@@ -162,13 +162,12 @@ pub struct World {
 impl World {
     pub fn new(local: NamespaceMeta) -> Self {
         let (nodes, nodes_writer) = reflector::store();
-        let (namespaces, mut namespaces_writer) = reflector::store();
-        namespaces_writer.apply_watcher_event(&Event::Apply(local));
+        let name = local.metadata.name.clone().unwrap_or_default();
+        let namespaces = Namespaces::filled([(name.as_str(), NamespaceFacts::of(&local.metadata))]);
         World {
             nodes,
             nodes_writer,
             namespaces,
-            namespaces_writer,
             remotes: BTreeMap::new(),
             servers: BTreeMap::new(),
             pods: None,
@@ -227,7 +226,7 @@ impl World {
         R: Fn(String, ApiServer) -> BoxFuture<'static, ()>,
     {
         // Namespaces stay in the store; keep the writers alive until the end.
-        let _keep = (self.nodes_writer, self.namespaces_writer);
+        let _keep = self.nodes_writer;
         let (home_client, home_server) = pair();
         let mut scripts = vec![tokio::spawn(home(home_server))];
         for (id, server) in self.servers {
