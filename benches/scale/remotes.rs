@@ -5,11 +5,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
+use k8s_openapi::api::core::v1::{Namespace, Node, ObjectReference, Secret};
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use nsoffload::api::{NamespaceOffloading, OffloadingPhase};
+use nsoffload::reconcile::events::Events;
+use nsoffload::reconcile::plan::Notice;
 use serde_json::json;
 
 use crate::kit::{self, bulk, Server};
@@ -58,6 +60,46 @@ async fn floor_one(home: &Client, remotes: &[Remote], i: usize) -> anyhow::Resul
     let status = json!({"status": {"offloadingPhase": "Ready", "remoteNamespaceName": format!("{ns}-home")}});
     api.patch_status("floor", &PatchParams::default(), &Patch::Merge(&status))
         .await?;
+    Ok(())
+}
+
+/// The reconciler's other writes for one object: the scheduling label on the namespace and
+/// the Events of the transitions (a twin ready on each cluster, the phase), the same objects
+/// through the same code (`reconcile::events`).
+async fn floor_rest(
+    home: &Client,
+    events: &Events,
+    remotes: &[Remote],
+    i: usize,
+) -> anyhow::Result<()> {
+    let ns = format!("floor-{i}");
+    let label = json!({"metadata": {"labels": {"liqo.io/scheduling-enabled": "true"}}});
+    Api::<Namespace>::all(home.clone())
+        .patch(&ns, &PatchParams::default(), &Patch::Merge(&label))
+        .await?;
+    let regarding = ObjectReference {
+        api_version: Some("offloading.liqo.io/v1beta1".to_owned()),
+        kind: Some("NamespaceOffloading".to_owned()),
+        name: Some("floor".to_owned()),
+        namespace: Some(ns.clone()),
+        ..ObjectReference::default()
+    };
+    let mut notices: Vec<Notice> = remotes
+        .iter()
+        .map(|(id, _, _)| Notice {
+            warning: false,
+            reason: "TwinReady",
+            message: format!("namespace {ns}-home is ready on cluster {id}"),
+        })
+        .collect();
+    notices.push(Notice {
+        warning: false,
+        reason: "Ready",
+        message: "every selected cluster has the namespace".to_owned(),
+    });
+    for notice in &notices {
+        events.publish(&regarding, notice).await?;
+    }
     Ok(())
 }
 
@@ -112,10 +154,19 @@ pub async fn run(
     .await?;
     let t = Instant::now();
     bulk(n, FLOOR_CONCURRENCY, |i| floor_one(home, remotes, i)).await?;
-    let floor = t.elapsed();
+    let floor_core = t.elapsed();
+    let events = Events::new(home.clone(), "nsoffload-floor", "bench");
+    let t = Instant::now();
+    bulk(n, FLOOR_CONCURRENCY, |i| {
+        floor_rest(home, &events, remotes, i)
+    })
+    .await?;
+    let floor = floor_core + t.elapsed();
     println!(
-        "remotes: floor: {n} objects ready by a plain client ({} writes) in {:.1} s",
+        "remotes: floor: {n} objects ready by a plain client: finalizer, twins, status ({} writes) in {:.1} s; with the scheduling label and the Events too ({} writes) in {:.1} s",
         n * (2 + k),
+        floor_core.as_secs_f64(),
+        n * (2 + k + 1 + k + 1),
         floor.as_secs_f64()
     );
 
@@ -143,8 +194,9 @@ pub async fn run(
         }
     };
     println!(
-        "remotes: {n} x {k} to Ready in {:.1} s after ready ({:.1} s to ready); floor {:.1} s; ratio {:.2}; peak RSS {peak:.1} MiB",
-        took.as_secs_f64(), ready.as_secs_f64(), floor.as_secs_f64(), took.as_secs_f64() / floor.as_secs_f64()
+        "remotes: {n} x {k} to Ready in {:.1} s after ready ({:.1} s to ready); floor {:.1} s, ratio {:.2} (without label and Events: floor {:.1} s, ratio {:.2}); peak RSS {peak:.1} MiB",
+        took.as_secs_f64(), ready.as_secs_f64(), floor.as_secs_f64(), took.as_secs_f64() / floor.as_secs_f64(),
+        floor_core.as_secs_f64(), took.as_secs_f64() / floor_core.as_secs_f64()
     );
 
     // Unoffloading, beside the time the remote namespace controllers need for as many.
