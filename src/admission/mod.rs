@@ -4,8 +4,8 @@
 //! the decision; only a body that is not an AdmissionReview at all gets an HTTP error. One
 //! module per endpoint; this module holds what they share.
 
-pub mod namespace;
-pub mod nsoff;
+pub(crate) mod namespace;
+pub(crate) mod nsoff;
 pub mod pod;
 pub mod review;
 

@@ -8,7 +8,7 @@ use super::review::{Decision, Request};
 use crate::policy::namespace::{scheduling_label_patch, NamespaceView};
 
 /// Reviews one namespace request.
-pub fn review(req: &Request<'_, NamespaceView>) -> Decision {
+pub(crate) fn review(req: &Request<'_, NamespaceView>) -> Decision {
     let old = match req.operation.as_ref() {
         "CREATE" => None,
         "UPDATE" => req.old_object.as_ref(),

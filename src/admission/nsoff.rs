@@ -13,7 +13,7 @@ use crate::policy::validate::validate_nsoff;
 use crate::policy::Verdict;
 
 /// Reviews one NamespaceOffloading request.
-pub fn review(adm: &Admission, req: &Request<'_, Value>) -> Decision {
+pub(crate) fn review(adm: &Admission, req: &Request<'_, Value>) -> Decision {
     let op: Operation = match serde_json::from_value(Value::String(req.operation.to_string())) {
         Ok(op) => op,
         Err(_) => return Decision::Invalid(format!("unknown operation {:?}", req.operation)),

@@ -38,7 +38,7 @@ impl<T: Eq + Hash> Pending<T> {
 
 /// The subscribers of one cache.
 #[derive(Debug)]
-pub struct Fanout<T> {
+pub(crate) struct Fanout<T> {
     subscribers: Mutex<Vec<Weak<Pending<T>>>>,
 }
 
@@ -56,7 +56,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> Fanout<T> {
     }
 
     /// Tells every subscriber that `keys` changed (dropped subscribers are forgotten).
-    pub fn mark(&self, keys: &[T]) {
+    pub(crate) fn mark(&self, keys: &[T]) {
         if keys.is_empty() {
             return;
         }
@@ -75,7 +75,7 @@ impl<T: Clone + Eq + Hash + Send + 'static> Fanout<T> {
     /// `initial` runs under the subscribers' lock: a cache that changes its contents before
     /// it marks the change (as [`super::offloadings::Feeder`] does) then either shows the
     /// change to `initial` or marks it for this subscriber; none is lost in between.
-    pub fn subscribe<I>(&self, initial: impl FnOnce() -> I) -> impl Stream<Item = T> + Send
+    pub(crate) fn subscribe<I>(&self, initial: impl FnOnce() -> I) -> impl Stream<Item = T> + Send
     where
         I: IntoIterator<Item = T>,
     {

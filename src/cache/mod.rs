@@ -21,7 +21,7 @@
 //! reconciles; [`selection_changes`] fires only when a node's labels or existence change, and
 //! [`credential_changes`] names the cluster whose Secret changed.
 
-pub mod fanout;
+pub(crate) mod fanout;
 pub mod namespaces;
 pub mod offloadings;
 

@@ -8,7 +8,7 @@ use crate::policy::naming::check_dns1123_label;
 
 /// A cluster id: a DNS-1123 label (it becomes part of twin namespace names).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterId(pub String);
+pub(crate) struct ClusterId(pub String);
 
 impl FromStr for ClusterId {
     type Err = String;
@@ -27,7 +27,7 @@ impl fmt::Display for ClusterId {
 /// A container image reference (`name[:tag][@digest]`, with an optional registry): checked
 /// only for what would break the manifest or the pull, since registries differ in the rest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef(pub String);
+pub(crate) struct ImageRef(pub String);
 
 impl FromStr for ImageRef {
     type Err = String;
@@ -49,7 +49,7 @@ impl FromStr for ImageRef {
 
 /// A duration written like `500ms`, `10s`, `2m` or `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
+pub(crate) struct HumanDuration(pub Duration);
 
 impl FromStr for HumanDuration {
     type Err = String;
@@ -76,7 +76,7 @@ impl FromStr for HumanDuration {
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.

@@ -5,7 +5,7 @@ use clap::CommandFactory as _;
 
 /// Shells with completion scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
+pub(super) enum Shell {
     /// Bash: `source <(nsoffload completions bash)`.
     Bash,
     /// Zsh: `nsoffload completions zsh > "${fpath[1]}/_nsoffload"`.

@@ -36,7 +36,7 @@ Exit status: 0 when every pod explained may run on some node, 1 when one may not
 
 /// The output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExplainFormat {
+pub(super) enum ExplainFormat {
     /// Short aligned sections for people (coloured on a terminal).
     Text,
     /// One JSON document per pod; several pods (`-f` with several documents) as one array.

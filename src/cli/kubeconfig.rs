@@ -19,7 +19,7 @@ use crate::ctl::errors::{name_server, one_line};
 
 /// Which cluster, as kubectl chooses it.
 #[derive(Debug, Clone, Default, clap::Args)]
-pub struct KubeArgs {
+pub(crate) struct KubeArgs {
     /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -31,7 +31,10 @@ pub struct KubeArgs {
 impl KubeArgs {
     /// A client for the chosen cluster. A connection that takes longer than `connect_timeout`
     /// fails, and every transport failure names the API server.
-    pub async fn client(&self, connect_timeout: Duration) -> Result<Client, KubeconfigError> {
+    pub(crate) async fn client(
+        &self,
+        connect_timeout: Duration,
+    ) -> Result<Client, KubeconfigError> {
         let env = Environment::current();
         let mut config = load(self.kubeconfig.as_deref(), self.context.as_deref(), &env).await?;
         config.connect_timeout = Some(
@@ -55,7 +58,7 @@ impl KubeArgs {
 
 /// What the environment offers, read once, so the search is a plain function of it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Environment {
+pub(crate) struct Environment {
     /// `$KUBECONFIG`, as set.
     pub kubeconfig: Option<OsString>,
     /// The home directory, where `~/.kube/config` lives.
@@ -66,7 +69,7 @@ pub struct Environment {
 
 impl Environment {
     /// The process's environment.
-    pub fn current() -> Self {
+    pub(crate) fn current() -> Self {
         Environment {
             kubeconfig: std::env::var_os("KUBECONFIG"),
             home: std::env::home_dir(),
@@ -77,7 +80,7 @@ impl Environment {
 
 /// A place a configuration may come from, in the order they are tried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// `--kubeconfig FILE`: the only place looked at.
     Flag(PathBuf),
     /// The files of `$KUBECONFIG` (merged; missing ones are skipped, as kubectl does).
@@ -90,7 +93,7 @@ pub enum Source {
 
 /// The places to try, in order. With `--context`, only kubeconfig files (the in-cluster
 /// configuration has no contexts).
-pub fn search(flag: Option<&Path>, context: Option<&str>, env: &Environment) -> Vec<Source> {
+pub(crate) fn search(flag: Option<&Path>, context: Option<&str>, env: &Environment) -> Vec<Source> {
     if let Some(path) = flag {
         return vec![Source::Flag(path.to_owned())];
     }
@@ -115,7 +118,7 @@ pub fn search(flag: Option<&Path>, context: Option<&str>, env: &Environment) -> 
 
 /// Why no client configuration could be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KubeconfigError {
+pub(crate) enum KubeconfigError {
     /// A kubeconfig file exists (or was named with --kubeconfig) but cannot be read.
     #[error("cannot read kubeconfig {path} ({origin}): {why}")]
     Unreadable {
@@ -195,7 +198,7 @@ fn read_all(paths: &[PathBuf]) -> Result<Option<Kubeconfig>, KubeconfigError> {
 }
 
 /// The configuration of the first place that has one, as [`search`] orders them.
-pub async fn load(
+pub(crate) async fn load(
     flag: Option<&Path>,
     context: Option<&str>,
     env: &Environment,

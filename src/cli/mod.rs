@@ -6,16 +6,16 @@
 //! the Deployment configures it. Every command's `--help` ends with examples; the exit
 //! statuses are the same for all (`exit`).
 
-pub mod args;
+pub(crate) mod args;
 mod certs;
 mod completions;
 mod evict;
 pub mod exit;
 mod explain;
-pub mod kubeconfig;
+pub(crate) mod kubeconfig;
 mod logs;
 mod manifests;
-pub mod offload;
+pub(crate) mod offload;
 mod serve;
 mod sources;
 

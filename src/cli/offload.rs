@@ -222,7 +222,7 @@ impl OffloadArgs {
 
 /// Whether to ask before unoffloading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Confirm {
+pub(crate) enum Confirm {
     /// `--yes`: go ahead.
     Proceed,
     /// Ask on the terminal.
@@ -232,7 +232,7 @@ pub enum Confirm {
 }
 
 /// The confirmation rule: `--yes` proceeds; otherwise ask, but only on a terminal.
-pub fn confirmation(yes: bool, stdin_is_terminal: bool) -> Confirm {
+pub(crate) fn confirmation(yes: bool, stdin_is_terminal: bool) -> Confirm {
     match (yes, stdin_is_terminal) {
         (true, _) => Confirm::Proceed,
         (false, true) => Confirm::Ask,
@@ -241,7 +241,7 @@ pub fn confirmation(yes: bool, stdin_is_terminal: bool) -> Confirm {
 }
 
 /// Whether an answer to the prompt is a yes (`y` or `yes`, any case); anything else is no.
-pub fn accepted(answer: &str) -> bool {
+pub(crate) fn accepted(answer: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 

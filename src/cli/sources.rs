@@ -44,7 +44,7 @@ pub(super) struct StateSource {
 }
 
 impl StateSource {
-    pub fn standalone(file: &Path) -> anyhow::Result<Self> {
+    pub(super) fn standalone(file: &Path) -> anyhow::Result<Self> {
         let snapshot = load_standalone(file)?;
         tracing::info!(file = %file.display(), namespaces = snapshot.offloading_count(), "standalone state loaded");
         let (_, synced) = watch::channel(true);
@@ -59,7 +59,7 @@ impl StateSource {
         })
     }
 
-    pub async fn cluster(
+    pub(super) async fn cluster(
         kubeconfig: Option<PathBuf>,
         limits: ApiLimits,
         shutdown: CancellationToken,
@@ -106,7 +106,7 @@ pub(super) enum CertSource {
 
 impl CertSource {
     /// Chooses from the flags: both files → files; no files in cluster mode → self-managed.
-    pub fn choose(
+    pub(super) fn choose(
         cert: Option<PathBuf>,
         key: Option<PathBuf>,
         reload_every: Duration,
@@ -132,7 +132,7 @@ impl CertSource {
 
     /// Loads the first certificate (and, self-managed, registers the webhooks), then starts
     /// the task that keeps it current.
-    pub async fn start(
+    pub(super) async fn start(
         self,
         client: Option<Client>,
         metrics: &ServingMetrics,

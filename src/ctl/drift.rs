@@ -38,7 +38,7 @@ pub struct Offender {
 
 /// The namespace's pods, judged.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Judged {
+pub(crate) struct Judged {
     /// The namespace has a NamespaceOffloading (without one there is no policy to violate).
     pub offloaded: bool,
     /// The pods that violate it, by name.
@@ -66,7 +66,10 @@ async fn get_json<T: serde::de::DeserializeOwned>(
 }
 
 /// The virtual nodes of the home cluster.
-pub async fn virtual_nodes(client: &kube::Client, namespace: &str) -> Result<Vec<Node>, CtlError> {
+pub(crate) async fn virtual_nodes(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<Node>, CtlError> {
     let selector = format!("{VIRTUAL_NODE_LABEL}={VIRTUAL_NODE_VALUE}");
     let uri = format!("/api/v1/nodes?labelSelector={}", encode(&selector));
     let list: List<Node> = get_json(client, namespace, "list the virtual nodes", uri).await?;
@@ -74,7 +77,7 @@ pub async fn virtual_nodes(client: &kube::Client, namespace: &str) -> Result<Vec
 }
 
 /// Every pod of `namespace`, page by page.
-pub async fn pods(client: &kube::Client, namespace: &str) -> Result<Vec<Pod>, CtlError> {
+pub(crate) async fn pods(client: &kube::Client, namespace: &str) -> Result<Vec<Pod>, CtlError> {
     let mut pods = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -105,7 +108,7 @@ fn encode(token: &str) -> String {
 }
 
 /// Reads and judges the pods of `namespace` under its NamespaceOffloading.
-pub async fn judge(
+pub(crate) async fn judge(
     client: &kube::Client,
     namespace: &str,
     runtime_class: &str,
@@ -119,7 +122,7 @@ pub async fn judge(
 }
 
 /// Judges `pods` under `spec`, with `nodes` the virtual nodes (every other node is local).
-pub fn judge_pods(
+pub(crate) fn judge_pods(
     spec: &crate::api::NamespaceOffloadingSpec,
     nodes: &[Node],
     pods: &[Pod],

@@ -17,7 +17,7 @@ use tower::BoxError;
 /// The text of `error` and its sources, joined with `: `, without a cause whose text was
 /// already said (kube-rs and std errors often print their source in their own message too),
 /// on one line.
-pub fn one_line(error: &(dyn StdError + 'static)) -> String {
+pub(crate) fn one_line(error: &(dyn StdError + 'static)) -> String {
     let mut text = String::new();
     let mut next = Some(error);
     while let Some(e) = next {
@@ -39,7 +39,7 @@ pub fn one_line(error: &(dyn StdError + 'static)) -> String {
 
 /// A kube-rs error in one line; a transport failure of a client built with [`name_server`]
 /// names the API server.
-pub fn describe(error: &kube::Error) -> String {
+pub(crate) fn describe(error: &kube::Error) -> String {
     match error {
         // "ServiceError: " is kube-rs's wrapper, not information.
         kube::Error::Service(inner) => one_line(inner.as_ref()),
@@ -49,7 +49,7 @@ pub fn describe(error: &kube::Error) -> String {
 
 /// A request that got no answer from the API server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApiServerError {
+pub(crate) enum ApiServerError {
     /// No connection could be made.
     #[error(
         "cannot connect to the API server at {server}: {cause}; check that the cluster is up \
@@ -73,7 +73,7 @@ pub enum ApiServerError {
 
 impl ApiServerError {
     /// Classifies a transport failure of a request to `server`.
-    pub fn new(server: &str, error: &(dyn StdError + 'static)) -> Self {
+    pub(crate) fn new(server: &str, error: &(dyn StdError + 'static)) -> Self {
         let (server, cause) = (server.to_owned(), cause(error));
         if is_connect(error) {
             ApiServerError::Connect { server, cause }
@@ -125,7 +125,7 @@ fn cause(error: &(dyn StdError + 'static)) -> String {
 
 /// A layer for a `kube::Client` that wraps every transport failure (anything that is not
 /// already a `kube::Error`) into an [`ApiServerError`] naming `server`.
-pub fn name_server(
+pub(crate) fn name_server(
     server: String,
 ) -> MapErrLayer<impl Fn(BoxError) -> BoxError + Clone + Send + Sync + 'static> {
     MapErrLayer::new(move |error: BoxError| -> BoxError {

@@ -11,7 +11,7 @@ use crate::policy::explain::{
 };
 
 /// A twin namespace's state.
-pub fn twin(state: &TwinState) -> String {
+pub(super) fn twin(state: &TwinState) -> String {
     match state {
         TwinState::Ready => "twin ready".to_owned(),
         TwinState::NotReady { reason, message } if message.is_empty() => format!("twin {reason}"),
@@ -21,7 +21,7 @@ pub fn twin(state: &TwinState) -> String {
 }
 
 /// Selector terms (ORed), in the CLI's syntax; no term selects every cluster.
-pub fn terms(terms: &[String]) -> String {
+pub(super) fn terms(terms: &[String]) -> String {
     if terms.is_empty() {
         "every cluster".to_owned()
     } else {
@@ -38,7 +38,7 @@ fn node_value(key: &str, actual: Option<&str>) -> String {
 }
 
 /// Why the pod may not run on a node.
-pub fn blocker(b: &Blocker) -> String {
+pub(super) fn blocker(b: &Blocker) -> String {
     match b {
         Blocker::Cordoned => "cordoned (unschedulable)".to_owned(),
         Blocker::NotReady { status, reason } => match reason {
@@ -107,7 +107,7 @@ fn term_failure(f: &TermFailure) -> String {
 }
 
 /// Why a stored pod lacks what the policy asks for now.
-pub fn outdated(why: OutdatedReason) -> String {
+pub(super) fn outdated(why: OutdatedReason) -> String {
     match why {
         OutdatedReason::CreatedBeforeOffloading => {
             "it was created before the NamespaceOffloading".to_owned()
@@ -124,7 +124,7 @@ pub fn outdated(why: OutdatedReason) -> String {
 
 /// How to recreate a stored pod; `controlled` is whether a controller owns it (`None`: not
 /// known).
-pub fn recreate(ns: &str, pod: Option<&str>, controlled: Option<bool>) -> String {
+pub(super) fn recreate(ns: &str, pod: Option<&str>, controlled: Option<bool>) -> String {
     let pod = pod.unwrap_or("POD");
     match controlled {
         Some(true) => format!("kubectl delete pod {pod} -n {ns} (its controller recreates it)"),
@@ -138,7 +138,7 @@ pub fn recreate(ns: &str, pod: Option<&str>, controlled: Option<bool>) -> String
 }
 
 /// The one change that would help first.
-pub fn change(c: &Change, ns: &str, offloading: &OffloadingSummary) -> String {
+pub(super) fn change(c: &Change, ns: &str, offloading: &OffloadingSummary) -> String {
     match c {
         Change::CreateOffloading => {
             format!("offload the namespace: nsoffload offload namespace {ns}")

@@ -11,8 +11,8 @@
 //! (`policy::explain`) needs and prints its answer.
 
 pub mod api;
-pub mod drift;
-pub mod errors;
+pub(crate) mod drift;
+pub(crate) mod errors;
 pub mod evict;
 mod evict_run;
 pub mod explain;
@@ -20,7 +20,7 @@ pub mod intent;
 pub mod offload;
 pub mod progress;
 pub mod unoffload;
-pub mod watch;
+pub(crate) mod watch;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -27,7 +27,7 @@ pub enum ClusterState {
 }
 
 /// The clusters of a status, by id.
-pub fn clusters(status: &NamespaceOffloadingStatus) -> BTreeMap<String, ClusterState> {
+pub(crate) fn clusters(status: &NamespaceOffloadingStatus) -> BTreeMap<String, ClusterState> {
     status
         .remote_namespaces_conditions
         .iter()
@@ -52,7 +52,7 @@ pub fn clusters(status: &NamespaceOffloadingStatus) -> BTreeMap<String, ClusterS
 
 /// Where an offloading stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Offload {
+pub(crate) enum Offload {
     /// There is no NamespaceOffloading (any more).
     Missing,
     /// It is being deleted.
@@ -96,14 +96,14 @@ fn top_message(status: &NamespaceOffloadingStatus, type_: &str) -> Option<String
 }
 
 /// The status, when it was computed for the object's current generation.
-pub fn current_status(object: &NamespaceOffloading) -> Option<&NamespaceOffloadingStatus> {
+pub(crate) fn current_status(object: &NamespaceOffloading) -> Option<&NamespaceOffloadingStatus> {
     let status = object.status.as_ref()?;
     let generation = object.metadata.generation?;
     (status.observed_generation == Some(generation)).then_some(status)
 }
 
 /// Reads an offloading for `offload namespace`.
-pub fn assess(object: Option<&NamespaceOffloading>) -> Offload {
+pub(crate) fn assess(object: Option<&NamespaceOffloading>) -> Offload {
     let Some(object) = object else {
         return Offload::Missing;
     };
@@ -165,7 +165,7 @@ pub fn assess(object: Option<&NamespaceOffloading>) -> Offload {
 
 /// Where an unoffloading stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Removal {
+pub(crate) enum Removal {
     /// The NamespaceOffloading is gone: every twin we owned was deleted (or orphaned).
     Gone,
     /// Still there.
@@ -178,7 +178,7 @@ pub enum Removal {
 }
 
 /// Reads an offloading for `unoffload namespace`.
-pub fn assess_removal(object: Option<&NamespaceOffloading>) -> Removal {
+pub(crate) fn assess_removal(object: Option<&NamespaceOffloading>) -> Removal {
     let Some(object) = object else {
         return Removal::Gone;
     };

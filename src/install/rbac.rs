@@ -54,7 +54,7 @@ fn subjects() -> Option<Vec<Subject>> {
 }
 
 /// The cluster-wide rules.
-pub fn cluster_rules() -> Vec<PolicyRule> {
+pub(super) fn cluster_rules() -> Vec<PolicyRule> {
     let webhooks = [
         "mutatingwebhookconfigurations",
         "validatingwebhookconfigurations",
@@ -98,7 +98,7 @@ pub fn cluster_rules() -> Vec<PolicyRule> {
 }
 
 /// The rules in nsoffload's own namespace.
-pub fn namespace_rules() -> Vec<PolicyRule> {
+pub(super) fn namespace_rules() -> Vec<PolicyRule> {
     vec![
         rule(&[""], &["secrets"], &["get", "update"], &[TLS_SECRET]),
         rule(&[""], &["secrets"], &["create", "list", "watch"], &[]),
@@ -113,7 +113,7 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
 }
 
 /// ServiceAccount, ClusterRole and Role with their bindings.
-pub fn yaml(header: &str) -> String {
+pub(super) fn yaml(header: &str) -> String {
     let role_ref = |kind: &str| RoleRef {
         api_group: "rbac.authorization.k8s.io".to_owned(),
         kind: kind.to_owned(),

@@ -41,7 +41,7 @@ fn selector_labels() -> BTreeMap<String, String> {
 
 /// The namespace, labelled with its own name so the webhooks' namespace selectors can exclude
 /// it also on API servers older than 1.21 (which do not set that label themselves).
-pub fn namespace() -> Namespace {
+pub(super) fn namespace() -> Namespace {
     let mut m = meta(NAMESPACE, false);
     m.labels.get_or_insert_with(BTreeMap::new).insert(
         "kubernetes.io/metadata.name".to_owned(),
@@ -55,7 +55,7 @@ pub fn namespace() -> Namespace {
 
 /// The installation's settings: the home cluster id (an overlay merges its own value in with
 /// kustomize's `configMapGenerator`, `behavior: merge`).
-pub fn config_map(cluster_id: &str) -> ConfigMap {
+pub(super) fn config_map(cluster_id: &str) -> ConfigMap {
     ConfigMap {
         metadata: meta(NAME, true),
         data: Some(BTreeMap::from([(
@@ -167,7 +167,7 @@ fn container(image: &str) -> Container {
 }
 
 /// The ConfigMap and the Deployment of `options`.
-pub fn deployment(options: &Options) -> Vec<serde_yaml::Value> {
+pub(super) fn deployment(options: &Options) -> Vec<serde_yaml::Value> {
     let pod = PodSpec {
         service_account_name: Some(NAME.to_owned()),
         containers: vec![container(&options.image)],
@@ -232,7 +232,7 @@ pub fn deployment(options: &Options) -> Vec<serde_yaml::Value> {
 }
 
 /// The Service the API server calls (443 → the webhook port).
-pub fn service() -> Service {
+pub(super) fn service() -> Service {
     Service {
         metadata: meta(NAME, true),
         spec: Some(ServiceSpec {
@@ -250,7 +250,7 @@ pub fn service() -> Service {
 }
 
 /// Lets one replica go at a time during voluntary disruptions, whatever the replica count.
-pub fn pod_disruption_budget() -> PodDisruptionBudget {
+pub(super) fn pod_disruption_budget() -> PodDisruptionBudget {
     PodDisruptionBudget {
         metadata: meta(NAME, true),
         spec: Some(PodDisruptionBudgetSpec {
@@ -266,7 +266,7 @@ pub fn pod_disruption_budget() -> PodDisruptionBudget {
 }
 
 /// The RuntimeClass that forces pods onto virtual nodes (SPEC §10).
-pub fn runtime_class() -> RuntimeClass {
+pub(super) fn runtime_class() -> RuntimeClass {
     let tv: Toleration = virtual_node_toleration();
     RuntimeClass {
         metadata: meta(DEFAULT_RUNTIME_CLASS, false),

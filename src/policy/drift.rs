@@ -22,7 +22,7 @@ use crate::api::{NamespaceOffloadingSpec, PodOffloadingStrategy};
 
 /// What kind of node a pod is bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeKind {
+pub(crate) enum NodeKind {
     /// A node of the home cluster (any node that is not a virtual node).
     Local,
     /// A virtual node, with the remote cluster id it stands for (when labelled).
@@ -32,11 +32,11 @@ pub enum NodeKind {
 /// The virtual nodes by name, to tell what kind of node a pod is bound to: any node that
 /// is not among them is local.
 #[derive(Debug, Default)]
-pub struct NodeKinds<'a>(HashMap<&'a str, Option<&'a str>>);
+pub(crate) struct NodeKinds<'a>(HashMap<&'a str, Option<&'a str>>);
 
 impl<'a> NodeKinds<'a> {
     /// From the nodes (virtual ones are kept, others ignored).
-    pub fn new(nodes: impl IntoIterator<Item = &'a Node>) -> Self {
+    pub(crate) fn new(nodes: impl IntoIterator<Item = &'a Node>) -> Self {
         let virtual_nodes = nodes
             .into_iter()
             .filter(|n| is_virtual(n))
@@ -45,7 +45,7 @@ impl<'a> NodeKinds<'a> {
     }
 
     /// The kind of the node named `name`.
-    pub fn kind(&self, name: &str) -> NodeKind {
+    pub(crate) fn kind(&self, name: &str) -> NodeKind {
         match self.0.get(name) {
             Some(cluster) => NodeKind::Virtual(cluster.map(str::to_owned)),
             None => NodeKind::Local,
@@ -55,7 +55,7 @@ impl<'a> NodeKinds<'a> {
 
 /// The namespace's policy as it is now.
 #[derive(Debug, Clone, Copy)]
-pub struct CurrentPolicy<'a> {
+pub(crate) struct CurrentPolicy<'a> {
     /// The NamespaceOffloading's spec.
     pub spec: &'a NamespaceOffloadingSpec,
     /// The remote clusters the reconciler selects now.
@@ -139,13 +139,13 @@ impl fmt::Display for Violation {
 }
 
 /// Whether the pod has finished or is going away: such pods are never judged.
-pub fn is_settled(pod: &Pod) -> bool {
+pub(crate) fn is_settled(pod: &Pod) -> bool {
     let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
     pod.metadata.deletion_timestamp.is_some() || matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 /// Why `pod` violates `policy`, or `None` when it follows it (or is settled).
-pub fn violation(
+pub(crate) fn violation(
     pod: &Pod,
     policy: &CurrentPolicy<'_>,
     node_kind: impl Fn(&str) -> NodeKind,
@@ -224,7 +224,7 @@ pub enum Controller {
 }
 
 /// The pod's controller, from its owner references.
-pub fn controller(pod: &Pod) -> Controller {
+pub(crate) fn controller(pod: &Pod) -> Controller {
     let owners = pod.metadata.owner_references.iter().flatten();
     let Some(owner) = owners.into_iter().find(|o| o.controller == Some(true)) else {
         return Controller::None;

@@ -68,7 +68,7 @@ pub(super) struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    pub fn new(inputs: &Inputs<'a>) -> Self {
+    pub(super) fn new(inputs: &Inputs<'a>) -> Self {
         let mut nodes: Vec<&Node> = inputs.nodes.iter().collect();
         nodes.sort_by_key(|n| (is_virtual(n), cluster_of(n), n.metadata.name.as_deref()));
         let mut clusters: BTreeMap<String, Vec<&Node>> = BTreeMap::new();
@@ -87,7 +87,7 @@ impl<'a> World<'a> {
     }
 
     /// The clusters the reconciler selects for `nsoff` (none for an invalid selector).
-    pub fn selected(&self, nsoff: &NamespaceOffloading) -> BTreeSet<String> {
+    pub(super) fn selected(&self, nsoff: &NamespaceOffloading) -> BTreeSet<String> {
         let Ok(parsed) = parse_terms(nsoff.spec.selector_terms()) else {
             return BTreeSet::new();
         };
@@ -104,7 +104,7 @@ impl<'a> World<'a> {
     }
 
     /// Every known remote cluster id: from virtual nodes and from `nsoff`'s status.
-    pub fn cluster_ids(&self, nsoff: Option<&NamespaceOffloading>) -> BTreeSet<String> {
+    pub(super) fn cluster_ids(&self, nsoff: Option<&NamespaceOffloading>) -> BTreeSet<String> {
         let in_status = nsoff
             .and_then(|n| n.status.as_ref())
             .into_iter()
@@ -112,7 +112,11 @@ impl<'a> World<'a> {
         self.clusters.keys().cloned().chain(in_status).collect()
     }
 
-    pub fn summary(&self, nsoff: Option<&NamespaceOffloading>, enabled: bool) -> OffloadingSummary {
+    pub(super) fn summary(
+        &self,
+        nsoff: Option<&NamespaceOffloading>,
+        enabled: bool,
+    ) -> OffloadingSummary {
         let selected = nsoff.map(|n| self.selected(n)).unwrap_or_default();
         let clusters = self
             .cluster_ids(nsoff)
@@ -142,7 +146,7 @@ impl<'a> World<'a> {
     }
 
     /// What the webhook does with a manifest now (SPEC §3, §4), by the webhook's own code.
-    pub fn admit(
+    pub(super) fn admit(
         &self,
         json: &Value,
         nsoff: Option<&NamespaceOffloading>,
@@ -178,7 +182,7 @@ impl<'a> World<'a> {
     /// Whether a stored pod carries what the policy asks for now, i.e. whether the webhook
     /// would leave it as it is; if not, why, and what a pod made now from `source` (its
     /// template, or itself) would get.
-    pub fn existing(
+    pub(super) fn existing(
         &self,
         pod: &Pod,
         json: &Value,
@@ -271,7 +275,7 @@ impl<'a> World<'a> {
     }
 
     /// The pod's own `nodeSelector` entries (those its RuntimeClass does not ask for).
-    pub fn own_node_selector(&self, json: &Value) -> BTreeMap<String, String> {
+    pub(super) fn own_node_selector(&self, json: &Value) -> BTreeMap<String, String> {
         let pod: Option<Pod> = serde_json::from_value(json.clone()).ok();
         let spec = pod.and_then(|p| p.spec).unwrap_or_default();
         Placement::new(&spec, self.runtime_class)
@@ -280,7 +284,7 @@ impl<'a> World<'a> {
     }
 
     /// The keys of `selector` that some node of `groups` does not carry as asked.
-    pub fn unmet_keys(
+    pub(super) fn unmet_keys(
         &self,
         selector: &BTreeMap<String, String>,
         groups: &[ClusterNodes],
@@ -307,7 +311,11 @@ impl<'a> World<'a> {
     }
 
     /// Every node's result for `pod`, with twin namespaces as `nsoff`'s status says.
-    pub fn evaluate(&self, pod: &Pod, nsoff: Option<&NamespaceOffloading>) -> Vec<NodeResult> {
+    pub(super) fn evaluate(
+        &self,
+        pod: &Pod,
+        nsoff: Option<&NamespaceOffloading>,
+    ) -> Vec<NodeResult> {
         let spec = pod.spec.clone().unwrap_or_default();
         let placement = Placement::new(&spec, self.runtime_class);
         self.nodes

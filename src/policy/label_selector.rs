@@ -17,7 +17,7 @@ use super::selector::ParsedSelector;
 /// A selector that cannot be parsed; `position` is the 1-based character column.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid selector {text:?} at position {position}: {message}")]
-pub struct SyntaxError {
+pub(crate) struct SyntaxError {
     /// The selector as given.
     pub text: String,
     /// 1-based column of the problem.
@@ -167,7 +167,7 @@ fn one_requirement(sc: &mut Scanner<'_>) -> Result<NodeSelectorRequirement, Synt
 }
 
 /// One selector (one term): requirements separated by `,`.
-pub fn parse_term(text: &str) -> Result<NodeSelectorTerm, SyntaxError> {
+pub(crate) fn parse_term(text: &str) -> Result<NodeSelectorTerm, SyntaxError> {
     let mut sc = Scanner {
         text,
         chars: text.chars().collect(),
@@ -193,7 +193,7 @@ pub fn parse_term(text: &str) -> Result<NodeSelectorTerm, SyntaxError> {
 
 /// Every `--selector` value as one term each (ORed); no value gives zero terms (every
 /// cluster, SPEC §9). The result is checked with the webhook's selector parser.
-pub fn parse_cluster_selector(flags: &[String]) -> Result<NodeSelector, String> {
+pub(crate) fn parse_cluster_selector(flags: &[String]) -> Result<NodeSelector, String> {
     let terms = flags
         .iter()
         .map(|f| parse_term(f))

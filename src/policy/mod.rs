@@ -5,18 +5,18 @@
 //! decodes requests, calls these functions and encodes the answer.
 
 mod affinity;
-pub mod drift;
+pub(crate) mod drift;
 pub mod explain;
 pub mod gate;
-pub mod label_selector;
+pub(crate) mod label_selector;
 pub mod mutate;
-pub mod namespace;
-pub mod naming;
-pub mod nodes;
+pub(crate) mod namespace;
+pub(crate) mod naming;
+pub(crate) mod nodes;
 pub(crate) mod object;
-pub mod patch;
+pub(crate) mod patch;
 pub mod selector;
-pub mod selector_text;
+pub(crate) mod selector_text;
 mod toleration;
 pub mod validate;
 

@@ -20,7 +20,7 @@ use crate::api::consts::{OFFLOADING_ENABLED_LABEL, SCHEDULING_ENABLED_LABEL};
 /// [`super::object`]).
 #[derive(Debug, Default, Deserialize)]
 #[serde(remote = "Self")]
-pub struct NamespaceView {
+pub(crate) struct NamespaceView {
     /// Only the labels are read.
     #[serde(default)]
     pub metadata: Option<MetadataView>,
@@ -29,7 +29,7 @@ pub struct NamespaceView {
 /// `metadata.labels`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(remote = "Self")]
-pub struct MetadataView {
+pub(crate) struct MetadataView {
     /// The namespace's labels.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
@@ -54,7 +54,7 @@ const SCHEDULING_LABEL_PATH: &str = "/metadata/labels/liqo.io~1scheduling-enable
 
 /// The patch that adds the scheduling label, when `new` (created, or updated from `old`) has
 /// just been labelled for quick offloading; empty otherwise.
-pub fn scheduling_label_patch(
+pub(crate) fn scheduling_label_patch(
     new: &NamespaceView,
     old: Option<&NamespaceView>,
 ) -> Vec<PatchOp<'static>> {

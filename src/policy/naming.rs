@@ -9,16 +9,16 @@
 use crate::api::{NamespaceMappingStrategy, NamespaceOffloadingSpec};
 
 /// Longest DNS-1123 label (a namespace name, a label-key name part).
-pub const DNS1123_LABEL_MAX_LEN: usize = 63;
+pub(crate) const DNS1123_LABEL_MAX_LEN: usize = 63;
 /// Longest DNS-1123 subdomain (a label-key prefix).
-pub const DNS1123_SUBDOMAIN_MAX_LEN: usize = 253;
+pub(crate) const DNS1123_SUBDOMAIN_MAX_LEN: usize = 253;
 
 /// Checks that `s` is an RFC 1123 label: 1..=63 characters, lower case alphanumerics or `-`,
 /// starting and ending with an alphanumeric. This is the rule for namespace names.
 ///
 /// The error says what is wrong, e.g. `must be at most 63 characters (it has 70)`; when several
 /// rules fail their messages are joined with `", and "`.
-pub fn check_dns1123_label(s: &str) -> Result<(), String> {
+pub(crate) fn check_dns1123_label(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("must not be empty".to_owned());
     }
@@ -47,7 +47,7 @@ pub fn check_dns1123_label(s: &str) -> Result<(), String> {
 /// a DNS-1123 subdomain of at most 253 characters followed by `/`, then a name of 1..=63
 /// characters made of alphanumerics, `-`, `_` and `.`, starting and ending with an
 /// alphanumeric. Examples: `region`, `topology.kubernetes.io/zone`.
-pub fn check_label_key(key: &str) -> Result<(), String> {
+pub(crate) fn check_label_key(key: &str) -> Result<(), String> {
     let (prefix, name) = match key.split_once('/') {
         Some((prefix, name)) => (Some(prefix), name),
         None => (None, key),
@@ -132,7 +132,7 @@ fn starts_and_ends_with(s: &str, pred: impl Fn(char) -> bool) -> bool {
 /// (`""` when absent); `DefaultName` → `<local-namespace>-<home-cluster-id>`.
 ///
 /// The result is not validated; see [`check_dns1123_label`].
-pub fn twin_namespace_name(
+pub(crate) fn twin_namespace_name(
     spec: &NamespaceOffloadingSpec,
     local_namespace: &str,
     home_cluster_id: &str,

@@ -29,13 +29,13 @@ use crate::api::consts::{REMOTE_CLUSTER_ID_LABEL, VIRTUAL_NODE_LABEL, VIRTUAL_NO
 const UNSCHEDULABLE_TAINT_KEY: &str = "node.kubernetes.io/unschedulable";
 
 /// The node's labels (empty when it has none).
-pub fn node_labels(node: &Node) -> &BTreeMap<String, String> {
+pub(crate) fn node_labels(node: &Node) -> &BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     node.metadata.labels.as_ref().unwrap_or(&EMPTY)
 }
 
 /// Whether the node is a virtual node (`liqo.io/type=virtual-node`).
-pub fn is_virtual(node: &Node) -> bool {
+pub(crate) fn is_virtual(node: &Node) -> bool {
     node_labels(node)
         .get(VIRTUAL_NODE_LABEL)
         .map(String::as_str)
@@ -44,7 +44,7 @@ pub fn is_virtual(node: &Node) -> bool {
 
 /// The remote cluster of a virtual node (its non-empty `liqo.io/remote-cluster-id`); `None`
 /// for a local node or a virtual node that names no cluster.
-pub fn cluster_of(node: &Node) -> Option<&str> {
+pub(crate) fn cluster_of(node: &Node) -> Option<&str> {
     if !is_virtual(node) {
         return None;
     }
@@ -64,7 +64,7 @@ struct RuntimeClassScheduling {
 
 /// What of a pod the scheduler's filters read, prepared once for every node.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Placement {
+pub(crate) struct Placement {
     tolerations: Vec<Toleration>,
     node_selector: BTreeMap<String, String>,
     required: Option<(Vec<NodeSelectorTerm>, SchedulingTerms)>,
@@ -74,7 +74,7 @@ pub struct Placement {
 impl Placement {
     /// Reads a pod spec; `runtime_class` is the RuntimeClass the pod names, if it exists (one
     /// with another name counts as missing).
-    pub fn new(spec: &PodSpec, runtime_class: Option<&RuntimeClass>) -> Self {
+    pub(crate) fn new(spec: &PodSpec, runtime_class: Option<&RuntimeClass>) -> Self {
         let name = spec.runtime_class_name.as_ref();
         let found =
             name.and_then(|n| runtime_class.filter(|rc| rc.metadata.name.as_ref() == Some(n)));
@@ -119,7 +119,7 @@ impl Placement {
     }
 
     /// The first reason the scheduler would not place the pod on `node` (`None`: it may).
-    pub fn blocker(&self, node: &Node) -> Option<Blocker> {
+    pub(crate) fn blocker(&self, node: &Node) -> Option<Blocker> {
         let name = node.metadata.name.as_deref().unwrap_or("");
         let labels = node_labels(node);
         let spec = node.spec.as_ref();
@@ -175,7 +175,7 @@ impl Placement {
     }
 
     /// The pod's own `nodeSelector` entries (those its RuntimeClass does not ask for).
-    pub fn own_node_selector(&self) -> &BTreeMap<String, String> {
+    pub(crate) fn own_node_selector(&self) -> &BTreeMap<String, String> {
         &self.node_selector
     }
 

@@ -22,7 +22,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{Deserializer, MapAccess, Visitor};
 
 /// A struct whose fields serde's derive decodes (through `#[serde(remote = "Self")]`).
-pub trait Fields<'de>: Sized {
+pub(crate) trait Fields<'de>: Sized {
     /// What the struct is, for the error on a value that is not an object.
     const EXPECTING: &'static str;
 
@@ -31,7 +31,7 @@ pub trait Fields<'de>: Sized {
 }
 
 /// Decodes `T` from a JSON object; any other value (an array in particular) is an error.
-pub fn deserialize<'de, T: Fields<'de>, D: Deserializer<'de>>(
+pub(crate) fn deserialize<'de, T: Fields<'de>, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<T, D::Error> {
     deserializer.deserialize_map(ObjectVisitor(PhantomData))

@@ -43,7 +43,7 @@ impl<'a> PatchOp<'a> {
 }
 
 /// The operations as the `json-patch` crate's types.
-pub fn to_json_patch(ops: &[PatchOp<'_>]) -> json_patch::Patch {
+pub(crate) fn to_json_patch(ops: &[PatchOp<'_>]) -> json_patch::Patch {
     // Every PatchOp is a valid RFC 6902 operation, so the round trip cannot fail.
     serde_json::to_value(ops)
         .and_then(serde_json::from_value)

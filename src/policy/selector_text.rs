@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::{NodeSelectorRequirement, NodeSelectorTerm};
 
 /// One requirement in selector syntax (a `matchFields` one reads `metadata.name=n`).
-pub fn requirement_text(r: &NodeSelectorRequirement) -> String {
+pub(crate) fn requirement_text(r: &NodeSelectorRequirement) -> String {
     let values: BTreeSet<&str> = r.values.iter().flatten().map(String::as_str).collect();
     let list = || values.iter().copied().collect::<Vec<_>>().join(",");
     let key = &r.key;
@@ -31,7 +31,7 @@ pub fn requirement_text(r: &NodeSelectorRequirement) -> String {
 
 /// One term: its expressions then its fields, joined by `,`; an empty term is `(nothing)`
 /// (it matches no node).
-pub fn term_text(t: &NodeSelectorTerm) -> String {
+pub(crate) fn term_text(t: &NodeSelectorTerm) -> String {
     let parts: Vec<String> = t
         .match_expressions
         .iter()
@@ -47,7 +47,7 @@ pub fn term_text(t: &NodeSelectorTerm) -> String {
 }
 
 /// Every term, one string each (terms are ORed; zero terms give an empty list).
-pub fn terms_text(terms: &[NodeSelectorTerm]) -> Vec<String> {
+pub(crate) fn terms_text(terms: &[NodeSelectorTerm]) -> Vec<String> {
     terms.iter().map(term_text).collect()
 }
 

@@ -41,7 +41,7 @@ pub fn tolerates_virtual_node(t: &Toleration) -> bool {
 /// and value are equal (a missing value is `""`). `tolerationSeconds` is not judged here: a
 /// bounded toleration still lets the scheduler place the pod, it only limits how long the pod
 /// stays once a `NoExecute` taint applies.
-pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
+pub(super) fn tolerates(t: &Toleration, taint: &Taint) -> bool {
     tolerates_parts(
         t,
         &taint.key,

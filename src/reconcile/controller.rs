@@ -73,7 +73,7 @@ pub struct ReconcilerConfig {
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
+pub(crate) enum ReconcileError {
     /// A write to the home cluster failed.
     #[error(transparent)]
     Home(#[from] HomeError),
@@ -113,7 +113,7 @@ struct Shared {
 }
 
 /// 1 s doubling per consecutive failure, capped at 5 minutes.
-pub fn backoff(failures: u32) -> Duration {
+pub(crate) fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.min(9)).min(Duration::from_secs(300))
 }
 

@@ -18,11 +18,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How long a write is waited for at most.
-pub const EXPECT_FOR: Duration = Duration::from_secs(5);
+pub(crate) const EXPECT_FOR: Duration = Duration::from_secs(5);
 
 /// Versions written by reconciles and not yet seen in the cache, by object key.
 #[derive(Debug, Default)]
-pub struct Expectations {
+pub(crate) struct Expectations {
     pending: Mutex<HashMap<String, (String, Instant)>>,
 }
 
@@ -32,12 +32,12 @@ impl Expectations {
     }
 
     /// A reconcile of `key` wrote `version` at `now`.
-    pub fn expect(&self, key: &str, version: String, now: Instant) {
+    pub(crate) fn expect(&self, key: &str, version: String, now: Instant) {
         self.lock().insert(key.to_owned(), (version, now));
     }
 
     /// The watch delivered `version` of `key` (the cache holds it now).
-    pub fn observe(&self, key: &str, version: Option<&str>) {
+    pub(crate) fn observe(&self, key: &str, version: Option<&str>) {
         let mut pending = self.lock();
         if pending
             .get(key)
@@ -49,7 +49,7 @@ impl Expectations {
 
     /// Whether the cached `key` is older than a write of ours (dropping a record that
     /// waited too long).
-    pub fn stale(&self, key: &str, now: Instant) -> bool {
+    pub(crate) fn stale(&self, key: &str, now: Instant) -> bool {
         let mut pending = self.lock();
         match pending.get(key) {
             Some((_, at)) if now.saturating_duration_since(*at) < EXPECT_FOR => true,
@@ -62,7 +62,7 @@ impl Expectations {
     }
 
     /// Forgets `key` (released or deleted).
-    pub fn forget(&self, key: &str) {
+    pub(crate) fn forget(&self, key: &str) {
         self.lock().remove(key);
     }
 }

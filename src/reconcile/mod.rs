@@ -9,15 +9,15 @@
 //! clients; [`controller`] wires the caches ([`crate::cache`]), triggers, backoff, Events and
 //! metrics; [`quick`] implements quick offloading from the `liqo.io/enabled` label.
 
-pub mod controller;
+pub(crate) mod controller;
 pub mod events;
-pub mod expect;
+pub(crate) mod expect;
 pub mod flow;
 pub mod home;
 pub mod leader;
 pub mod plan;
 pub mod pods;
-pub mod quick;
+pub(crate) mod quick;
 pub mod ratelimit;
 pub mod remotes;
 mod runner;
@@ -27,8 +27,8 @@ pub mod status;
 #[cfg(test)]
 mod status_tests;
 mod tally;
-pub mod twin;
-pub mod twin_watch;
+pub(crate) mod twin;
+pub(crate) mod twin_watch;
 mod workqueue;
 
 pub use controller::{run, ReconcilerConfig};

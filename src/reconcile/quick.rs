@@ -31,7 +31,7 @@ use crate::cache::{self, Synced};
 
 /// What quick offloading does for one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QuickAction {
+pub(crate) enum QuickAction {
     /// Create the default NamespaceOffloading.
     Create,
     /// Delete the label-made NamespaceOffloading with this uid.
@@ -42,7 +42,7 @@ pub enum QuickAction {
 
 /// The decision for a namespace (what is read of it) and its (cached) NamespaceOffloading
 /// named `offloading`.
-pub fn decide(namespace: &NamespaceFacts, nsoff: Option<&ObjectMeta>) -> QuickAction {
+pub(crate) fn decide(namespace: &NamespaceFacts, nsoff: Option<&ObjectMeta>) -> QuickAction {
     if namespace.terminating {
         return QuickAction::Nothing;
     }
@@ -63,7 +63,7 @@ fn made_by_label(meta: &ObjectMeta) -> bool {
 }
 
 /// The default NamespaceOffloading of quick offloading.
-pub fn default_offloading(namespace: &str) -> NamespaceOffloading {
+pub(crate) fn default_offloading(namespace: &str) -> NamespaceOffloading {
     let mut nsoff = NamespaceOffloading::new(NSOFF_NAME, NamespaceOffloadingSpec::default());
     nsoff.metadata.namespace = Some(namespace.to_owned());
     nsoff.metadata.annotations = Some(BTreeMap::from([(
@@ -74,7 +74,7 @@ pub fn default_offloading(namespace: &str) -> NamespaceOffloading {
 }
 
 /// Applies the decision for `namespace`.
-pub async fn apply(
+pub(crate) async fn apply(
     client: &Client,
     namespace: &str,
     action: QuickAction,
@@ -122,7 +122,7 @@ pub async fn apply(
 }
 
 /// What quick offloading reads: the reconciler's own caches.
-pub struct QuickCaches {
+pub(crate) struct QuickCaches {
     /// Namespaces (shared with the reconciler); quick offloading subscribes to their changes.
     pub namespaces: Arc<Namespaces>,
     /// NamespaceOffloadings (shared with the reconciler).
@@ -182,7 +182,7 @@ const RETRY: Duration = Duration::from_secs(10);
 
 /// Runs the quick-offloading controller on the reconciler's caches until `cancel`, with at
 /// most `concurrency` namespaces at once.
-pub async fn controller(
+pub(crate) async fn controller(
     client: Client,
     caches: QuickCaches,
     concurrency: u16,

@@ -20,7 +20,7 @@ use super::workqueue::WorkQueue;
 
 /// Runs `pass` for each key `triggers` names, until `cancel`. A pass returns when it wants
 /// to run again without a trigger (`None`: only on a trigger).
-pub async fn drive<K, S, F, Fut>(
+pub(super) async fn drive<K, S, F, Fut>(
     triggers: S,
     concurrency: usize,
     pass: F,
@@ -73,7 +73,7 @@ const SLICES: u64 = 60;
 
 /// Names every object of `store` once per `every`, a slice at a time, starting one `every`
 /// after the call (the first pass of every object comes from its watch).
-pub fn sweep<K>(store: Store<K>, every: Duration) -> impl Stream<Item = ObjectRef<K>>
+pub(super) fn sweep<K>(store: Store<K>, every: Duration) -> impl Stream<Item = ObjectRef<K>>
 where
     K: Resource + Clone + 'static,
     K::DynamicType: Clone + Default + Eq + Hash,

@@ -124,7 +124,7 @@ fn is_not_found(f: &kube::Error) -> bool {
 /// a namespace of that name is not ours. Never modifies an existing namespace. When the
 /// twin is not `expected` to exist (the stored status has never seen it), it is created at
 /// once and read only if the name is taken: one request for a new twin instead of two.
-pub async fn ensure(
+pub(crate) async fn ensure(
     api: &Api<Namespace>,
     cluster: &str,
     twin: &Twin,
@@ -177,7 +177,7 @@ async fn create(api: &Api<Namespace>, cluster: &str, twin: &Twin, timeout: Durat
 /// Makes sure our twin is gone from `cluster`: deletes it only when it carries our owner
 /// annotation, with preconditions so a namespace recreated meanwhile by someone else is not
 /// deleted. A namespace that is not ours counts as absent (it is not our twin).
-pub async fn remove(
+pub(crate) async fn remove(
     api: &Api<Namespace>,
     cluster: &str,
     twin: &Twin,

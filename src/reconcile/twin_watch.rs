@@ -45,7 +45,10 @@ const LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// The NamespaceOffloading a twin-namespace event concerns: a deletion of one of our twins
 /// (owner annotation `<home id>/<namespace>`).
-pub fn woken(event: &Event<TwinMeta>, home_id: &str) -> Option<ObjectRef<NamespaceOffloading>> {
+pub(crate) fn woken(
+    event: &Event<TwinMeta>,
+    home_id: &str,
+) -> Option<ObjectRef<NamespaceOffloading>> {
     let Event::Delete(twin) = event else {
         return None;
     };
@@ -58,7 +61,7 @@ pub fn woken(event: &Event<TwinMeta>, home_id: &str) -> Option<ObjectRef<Namespa
 
 /// Which watches to start (cluster → Secret version) and which to stop, given the clusters
 /// with credentials now (cluster → Secret version) and the running ones.
-pub fn plan_watches(
+pub(crate) fn plan_watches(
     wanted: &BTreeMap<String, String>,
     running: &BTreeMap<String, String>,
 ) -> (Vec<(String, String)>, Vec<String>) {
@@ -78,7 +81,7 @@ pub fn plan_watches(
 /// The NamespaceOffloadings woken by twin deletions on every remote cluster with credentials
 /// in `secrets`, until `cancel`.
 /// The deleted twin is forgotten by `seen` first, so the reconcile it wakes asks again.
-pub fn twin_deletions(
+pub(crate) fn twin_deletions(
     secrets: Store<Secret>,
     home_id: String,
     limits: ApiLimits,

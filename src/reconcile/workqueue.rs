@@ -44,7 +44,7 @@ impl<K> Ord for Timer<K> {
 }
 
 /// Keys to reconcile, deduplicated, with delayed requeues.
-pub struct WorkQueue<K> {
+pub(super) struct WorkQueue<K> {
     ready: VecDeque<K>,
     queued: HashSet<K>,
     running: HashSet<K>,
@@ -70,7 +70,7 @@ impl<K> Default for WorkQueue<K> {
 
 impl<K: Clone + Eq + Hash> WorkQueue<K> {
     /// `key` should be reconciled now: queued once, or once more after its running pass.
-    pub fn trigger(&mut self, key: K) {
+    pub(super) fn trigger(&mut self, key: K) {
         self.deadlines.remove(&key);
         if self.running.contains(&key) {
             self.again.insert(key);
@@ -81,7 +81,7 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
 
     /// The next key to run, once the requeues due at `now` are queued; it counts as running
     /// until [`WorkQueue::finish`].
-    pub fn pop(&mut self, now: Instant) -> Option<K> {
+    pub(super) fn pop(&mut self, now: Instant) -> Option<K> {
         self.fire(now);
         let key = self.ready.pop_front()?;
         self.queued.remove(&key);
@@ -92,7 +92,7 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
 
     /// `key`'s pass ended; it wants another at `requeue` (`None`: only when triggered). A
     /// trigger that came while it ran wins over the requeue.
-    pub fn finish(&mut self, key: K, requeue: Option<Instant>) {
+    pub(super) fn finish(&mut self, key: K, requeue: Option<Instant>) {
         self.running.remove(&key);
         if self.again.remove(&key) {
             self.trigger(key);
@@ -103,20 +103,20 @@ impl<K: Clone + Eq + Hash> WorkQueue<K> {
     }
 
     /// When the earliest requeue is due, if any.
-    pub fn next_deadline(&mut self) -> Option<Instant> {
+    pub(super) fn next_deadline(&mut self) -> Option<Instant> {
         self.drop_replaced();
         self.timers.peek().map(|Reverse(t)| t.at)
     }
 
     /// Keys waiting, running or requeued.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.queued.len() + self.running.len() + self.deadlines.len()
     }
 
     /// Nothing waits, runs or is requeued.
     #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 

@@ -33,7 +33,7 @@ const UTC_TIME: u8 = 0x17;
 const GENERALIZED_TIME: u8 = 0x18;
 
 /// The certificate's `notAfter` as Unix seconds.
-pub fn not_after_unix(cert_der: &[u8]) -> Option<i64> {
+pub(crate) fn not_after_unix(cert_der: &[u8]) -> Option<i64> {
     let (SEQUENCE, cert, _) = element(cert_der)? else {
         return None;
     };
