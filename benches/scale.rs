@@ -10,18 +10,23 @@
 //!   RSS then, time until every phase is written, RSS after `NSOFFLOAD_SCALE_HOLD` seconds
 //!   (default 300), peak open file descriptors, CPU seconds, Lease transitions, API requests
 //!   by verb (all clients, the benchmark's own paginated lists included), SIGTERM → exit; then
-//!   a restart with everything converged: time to ready and the writes it made.
+//!   a restart with everything converged: time to ready and the writes it made; then the
+//!   floor: a plain client making the same 3N writes, 16 at a time (finalizer, scheduling
+//!   label, status), on N more objects.
 //! - `NSOFFLOAD_SCALE_CASE=remotes` (default N = 1,000, three remote clusters): the time until
 //!   all N are Ready (3N twins), beside a floor measured in the same run (a plain client doing
 //!   the same writes, 16 at a time: a finalizer and a status patch per object, a namespace per
-//!   object and cluster); then unoffloading all N beside the time the remote namespace
-//!   controllers need to delete as many namespaces.
+//!   object and cluster, then the scheduling label and the Events; the ratio is printed
+//!   against both); then unoffloading all N beside the time the remote namespace controllers
+//!   need to delete as many namespaces.
 //!
 //! Environment: `NSOFFLOAD_SCALE_HOME` (kubeconfig), `NSOFFLOAD_SCALE_REMOTES`
 //! (`id=kubeconfig,...`, case `remotes`), `NSOFFLOAD_SCALE_N`, `NSOFFLOAD_SCALE_HOLD`,
 //! `NSOFFLOAD_SCALE_LOG` (server log file). Figures are a report; the run fails only when a
 //! step does not complete.
 
+#[path = "scale/floor.rs"]
+mod floor;
 #[path = "scale/kit.rs"]
 mod kit;
 #[path = "scale/remotes.rs"]
@@ -132,6 +137,15 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &Path) -> anyhow::
         kit::verbs_delta(&writes(&before), &writes(&after))
     );
     again.stop().await?;
+    drop(again);
+
+    let floor = floor::many(home, n).await?;
+    println!(
+        "many: floor: a plain client made the same {} writes (finalizer, scheduling label, status) in {:.1} s; every phase written / floor {:.2}",
+        3 * n,
+        floor.as_secs_f64(),
+        phases.as_secs_f64() / floor.as_secs_f64()
+    );
     Ok(())
 }
 

@@ -12,7 +12,6 @@
 //!
 //! [`Feeder`] is that event handling without I/O, so tests drive it with plain events.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
@@ -76,7 +75,7 @@ impl OffloadingCache {
         let feeder = Feeder {
             cache: cache.clone(),
             writer,
-            entries: HashMap::new(),
+            entries: OffloadingMap::default(),
             admission,
             synced: tx,
             listed: false,
@@ -226,7 +225,7 @@ impl Feeder {
             // the object named `offloading` ever made the namespace's entry.
             None if nsoff.name_any() == NSOFF_NAME => {
                 if let Some(ns) = nsoff.namespace() {
-                    self.changed |= self.entries.remove(&ns).is_some();
+                    self.changed |= self.entries.remove(&ns);
                 }
             }
             None => {}

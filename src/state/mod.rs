@@ -6,6 +6,7 @@
 //! once here, when its NamespaceOffloading changes, not on every pod.
 
 pub mod cluster;
+mod shards;
 mod standalone;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use crate::policy::gate::gate;
 use crate::policy::mutate::PodPolicy;
 use crate::policy::Verdict;
 
+pub use shards::OffloadingMap;
 pub use standalone::{load_standalone, parse_standalone, StandaloneError};
 
 /// One namespace's offloading, ready for admission.
@@ -53,8 +55,6 @@ pub struct Snapshot {
     nodes: Arc<Vec<Node>>,
 }
 
-/// Namespace name → its offloading entry.
-pub type OffloadingMap = HashMap<String, Arc<NamespaceEntry>>;
 /// Namespace name → Namespace object.
 pub type NamespaceMap = HashMap<String, Arc<Namespace>>;
 
