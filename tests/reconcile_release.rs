@@ -12,7 +12,7 @@ use futures_util::FutureExt;
 use http::Method;
 use nsoffload::api::OffloadingPhase;
 use removal::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use world::*;
 
 use common::mock_api::ApiServer;
@@ -54,18 +54,7 @@ async fn r7_unoffload_deletes_twins_then_releases_the_finalizer() {
     // Second pass: every twin gone, the finalizer goes, no status is written.
     let mut w = World::new(local_namespace(false));
     three_clusters(&mut w);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, NSOFF_PATH).await;
-            assert_eq!(
-                call.body,
-                serde_json::from_str::<Value>(FINALIZER_REMOVAL).unwrap()
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
+    let home = |home: ApiServer| releases_finalizer(home).boxed();
     let report = w
         .run(&nsoff, home, |_, s| twin_gone(s).boxed())
         .await
@@ -111,18 +100,7 @@ async fn the_orphan_annotation_releases_without_unreachable_clusters() {
     w.node(vnode("r3", "ap"))
         .broken("r3", "cluster r3 is unreachable: connection refused");
     let nsoff = deleting(nsoff(json!({}), true), true);
-    let home = |mut home: ApiServer| {
-        async move {
-            let call = home.expect(Method::PATCH, NSOFF_PATH).await;
-            assert_eq!(
-                call.body,
-                serde_json::from_str::<Value>(FINALIZER_REMOVAL).unwrap()
-            );
-            call.ok(&nsoff_body());
-            home.expect_done().await;
-        }
-        .boxed()
-    };
+    let home = |home: ApiServer| releases_finalizer(home).boxed();
     let report = w
         .run(&nsoff, home, |_, s| twin_gone(s).boxed())
         .await

@@ -79,8 +79,7 @@ where
     K::DynamicType: Clone + Default + Eq + Hash,
 {
     let tick = every.div_f64(SLICES as f64).max(Duration::from_millis(10));
-    let ticks = tokio_stream_interval(tick);
-    ticks.enumerate().flat_map(move |(n, ())| {
+    ticks(tick).enumerate().flat_map(move |(n, ())| {
         let slice = n as u64 % SLICES;
         let due: Vec<ObjectRef<K>> = store
             .state()
@@ -104,7 +103,7 @@ where
 }
 
 /// A tick every `period`, the first one `period` from now.
-fn tokio_stream_interval(period: Duration) -> impl Stream<Item = ()> {
+fn ticks(period: Duration) -> impl Stream<Item = ()> {
     let interval = tokio::time::interval_at(Instant::now() + period, period);
     futures_util::stream::unfold(interval, |mut interval| async move {
         interval.tick().await;

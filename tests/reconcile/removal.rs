@@ -16,6 +16,17 @@ pub const FINALIZER_REMOVAL: &str = r#"[
     {"op": "remove", "path": "/metadata/finalizers/0"}
 ]"#;
 
+/// The home cluster of a release: one PATCH that removes the finalizer, and nothing else.
+pub async fn releases_finalizer(mut home: ApiServer) {
+    let call = home.expect(Method::PATCH, NSOFF_PATH).await;
+    assert_eq!(
+        call.body,
+        serde_json::from_str::<Value>(FINALIZER_REMOVAL).unwrap()
+    );
+    call.ok(&nsoff_body());
+    home.expect_done().await;
+}
+
 pub fn three_ready() -> Value {
     let per_cluster = json!([
         required(true, SELECTED),
