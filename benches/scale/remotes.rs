@@ -177,15 +177,18 @@ pub async fn run(
     let mut server = Server::start(Path::new(kubeconfig), log)?;
     let ready = server.wait_ready(Duration::from_secs(300)).await?;
     let mut peak = server.usage().0;
-    let all_ready = kit::wait_offloadings(home, Duration::from_secs(900), "all Ready", |all| {
-        all.len() >= n
-            && all.iter().all(|o| {
-                o.status.as_ref().and_then(|s| s.offloading_phase) == Some(OffloadingPhase::Ready)
-                    && o.status
-                        .as_ref()
-                        .is_some_and(|s| s.observed_generation == o.metadata.generation)
-            })
-    });
+    let all_ready = kit::wait_offloadings(
+        home,
+        Duration::from_secs(900),
+        "all Ready",
+        |o| {
+            o.status.as_ref().and_then(|s| s.offloading_phase) == Some(OffloadingPhase::Ready)
+                && o.status
+                    .as_ref()
+                    .is_some_and(|s| s.observed_generation == o.metadata.generation)
+        },
+        |total, ready| total >= n && ready == total,
+    );
     tokio::pin!(all_ready);
     let took = loop {
         tokio::select! {
@@ -220,9 +223,13 @@ pub async fn run(
         }
     })
     .await?;
-    kit::wait_offloadings(home, Duration::from_secs(900), "all unoffloaded", |all| {
-        all.is_empty()
-    })
+    kit::wait_offloadings(
+        home,
+        Duration::from_secs(900),
+        "all unoffloaded",
+        |_| true,
+        |total, _| total == 0,
+    )
     .await?;
     let unoffload = t.elapsed();
     println!(
