@@ -54,7 +54,10 @@ impl Server {
             .args(["--bind-address", &format!("127.0.0.1:{web}")])
             .args(["--admin-address", &format!("127.0.0.1:{admin}")])
             .args(["--shutdown-delay", "0s"])
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("NSOFFLOAD_SCALE_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()

@@ -144,7 +144,10 @@ impl Namespaces {
                     *facts = fresh;
                     changed
                 };
-                self.synced_tx.send_replace(true);
+                if !self.synced_tx.send_replace(true) {
+                    let count = self.facts.read().unwrap_or_else(|e| e.into_inner()).len();
+                    tracing::info!(count, "namespaces listed; cache synced");
+                }
                 changed
             }
         };

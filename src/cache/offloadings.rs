@@ -244,8 +244,13 @@ impl Feeder {
                 .update(|snap| snap.with_offloadings(entries.clone()));
             self.changed = false;
         }
-        self.synced
-            .send_if_modified(|s| !std::mem::replace(s, true));
+        if self
+            .synced
+            .send_if_modified(|s| !std::mem::replace(s, true))
+        {
+            let count = self.cache.store.state().len();
+            tracing::info!(count, "NamespaceOffloadings listed; cache synced");
+        }
     }
 
     /// Applies `events` in batches until they end or `cancel`.

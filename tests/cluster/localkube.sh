@@ -25,6 +25,8 @@
 #   NSOFFLOAD_CLUSTER_DIR  state and logs (default: <repo>/target/cluster)
 #   NSOFFLOAD_KUBE_DIR     the built binaries, shared by clones (default: ~/.cache/nsoffload/kube)
 #   NSOFFLOAD_KUBE_BUILD   the build script (default: <repo>/../shared/control-plane/build-kube.sh)
+#   NSOFFLOAD_KCM_CONTROLLERS  the controller manager's controllers for clusters started now
+#                          (default: namespace,serviceaccount,garbagecollector,replicaset,deployment)
 #
 # Every wait has a deadline and says what it waited for; every process started is recorded in
 # a pid file and stopped by that pid only.
@@ -242,7 +244,7 @@ up_one() {
   # users expect.
   alive "$d/kcm.pid" || spawn "$name" kcm "$BIN/kube-controller-manager" --kubeconfig="$kc" \
     --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc" \
-    --controllers=namespace,serviceaccount,garbagecollector,replicaset,deployment \
+    --controllers="${NSOFFLOAD_KCM_CONTROLLERS:-namespace,serviceaccount,garbagecollector,replicaset,deployment}" \
     --leader-elect=false --port=0 --bind-address=127.0.0.1 --secure-port="$KCM" \
     --use-service-account-credentials=false --service-account-private-key-file="$p/sa.key" \
     --root-ca-file="$p/ca.crt" --cert-dir="$p/kcm"
