@@ -163,6 +163,8 @@ async fn main() -> anyhow::Result<()> {
     let home = client(&home_path).await.context("home cluster")?;
     let log =
         PathBuf::from(env("NSOFFLOAD_SCALE_LOG").unwrap_or_else(|| "scale-server.log".into()));
+    // Each run starts a fresh log, which then holds every start of the server.
+    std::fs::write(&log, "").with_context(|| format!("{}", log.display()))?;
     let case = env("NSOFFLOAD_SCALE_CASE").unwrap_or_else(|| "many".into());
     let n = |default: usize| {
         env("NSOFFLOAD_SCALE_N")

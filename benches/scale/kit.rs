@@ -45,7 +45,11 @@ impl Server {
     /// `serve` against `kubeconfig`, registered at a local URL, logging to `log`.
     pub fn start(kubeconfig: &Path, log: &Path) -> anyhow::Result<Server> {
         let (web, admin) = (free_port(), free_port());
-        let out = std::fs::File::create(log)?;
+        // Appended: the log of a run holds every start, restarts included.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let child = Command::new(env!("CARGO_BIN_EXE_nsoffload"))
             .args(["serve", "--cluster-id", "home", "--namespace", SYSTEM])
             .arg("--kubeconfig")
@@ -111,11 +115,19 @@ impl Server {
         let start = Instant::now();
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
-        while self.child.try_wait()?.is_none() {
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status;
+            }
             if start.elapsed() > Duration::from_secs(60) {
                 bail!("no exit within 60 s of SIGTERM");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        // A stop that fails skipped part of the shutdown (the Lease's release, the webhook
+        // configurations' removal): a figure taken after it would be wrong.
+        if !status.success() {
+            bail!("the server exited with {status} after SIGTERM (see its log)");
         }
         Ok(start.elapsed())
     }

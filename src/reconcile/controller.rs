@@ -269,6 +269,15 @@ pub async fn run(
     offloadings: Arc<OffloadingCache>,
     cancel: CancellationToken,
 ) {
+    // Admission readiness waits for the NamespaceOffloading list, and nothing can be
+    // reconciled before it: the reconciler's own lists (namespaces, nodes, Secrets) start
+    // after it, so that after a restart they do not compete with it on the API server.
+    let mut listed = offloadings.synced().receiver();
+    tokio::select! {
+        _ = cancel.cancelled() => return,
+        // An error means the cache's feeder is gone; the lists below then report it.
+        _ = listed.wait_for(|s| *s) => {}
+    }
     let virtual_nodes =
         watcher::Config::default().labels(&format!("{VIRTUAL_NODE_LABEL}={VIRTUAL_NODE_VALUE}"));
     let (nodes, nodes_synced, node_events) = cache::reflect(

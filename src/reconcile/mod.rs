@@ -38,6 +38,7 @@ use std::time::Duration;
 
 use kube::Client;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::offloadings::OffloadingCache;
@@ -83,7 +84,7 @@ pub async fn supervise(
     offloadings: Arc<OffloadingCache>,
     cancel: CancellationToken,
 ) {
-    let (leading_tx, mut leading) = watch::channel(lease.is_none());
+    let (leading_tx, leading) = watch::channel(lease.is_none());
     let elector_stop = CancellationToken::new();
     let elector = lease.map(|l| {
         let elector = leader::Elector::new(
@@ -95,27 +96,50 @@ pub async fn supervise(
         );
         tokio::spawn(elector.run(leading_tx.clone(), elector_stop.clone()))
     });
+    lead(leading, &cancel, |term| {
+        tracing::info!(identity = %config.instance, "reconciler starting");
+        tokio::spawn(run(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            offloadings.clone(),
+            term,
+        ))
+    })
+    .await;
+    elector_stop.cancel();
+    if let Some(elector) = elector {
+        let _ = elector.await;
+    }
+    drop(leading_tx);
+}
+
+/// Starts the controllers with `start` (given their own stop token) whenever `leading` turns
+/// true, and stops them when it turns false or at `cancel`, until `cancel`. Controllers that
+/// end by themselves are started again while this replica still leads.
+async fn lead(
+    mut leading: watch::Receiver<bool>,
+    cancel: &CancellationToken,
+    mut start: impl FnMut(CancellationToken) -> JoinHandle<()>,
+) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
             r = leading.wait_for(|l| *l) => if r.is_err() { break },
         }
-        tracing::info!(identity = %config.instance, "reconciler starting");
         let term = cancel.child_token();
-        let mut task = tokio::spawn(run(
-            client.clone(),
-            config.clone(),
-            metrics.clone(),
-            offloadings.clone(),
-            term.clone(),
-        ));
-        tokio::select! {
-            _ = cancel.cancelled() => {}
-            _ = leading.wait_for(|l| !*l) => tracing::warn!("lost the lease; reconciler stopping"),
-            _ = &mut task => {}
-        }
+        let mut task = start(term.clone());
+        // A finished task must not be polled again: its handle has nothing left to give.
+        let finished = tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = leading.wait_for(|l| !*l) => {
+                tracing::warn!("lost the lease; reconciler stopping");
+                false
+            }
+            _ = &mut task => true,
+        };
         term.cancel();
-        if tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
+        if !finished && tokio::time::timeout(STOP_GRACE, &mut task).await.is_err() {
             tracing::warn!("reconciles still in flight after {STOP_GRACE:?}; aborting them");
             task.abort();
         }
@@ -123,9 +147,70 @@ pub async fn supervise(
             break;
         }
     }
-    elector_stop.cancel();
-    if let Some(elector) = elector {
-        let _ = elector.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Controllers that stop at the same moment as the server (both ready when the
+    /// supervisor looks) are not polled again: that panicked, and the panic skipped the
+    /// Lease's release, so the next replica waited for it to expire.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn controllers_stopping_with_the_server_end_the_loop() {
+        for _ in 0..64 {
+            let (_tx, leading) = watch::channel(true);
+            let cancel = CancellationToken::new();
+            let starts = std::sync::atomic::AtomicUsize::new(0);
+            lead(leading, &cancel, |_term| {
+                starts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // Both finished and cancelled before the supervisor looks (the other worker
+                // runs the task).
+                let task = tokio::spawn(async {});
+                while !task.is_finished() {
+                    std::thread::yield_now();
+                }
+                cancel.cancel();
+                task
+            })
+            .await;
+            assert_eq!(starts.into_inner(), 1);
+        }
     }
-    drop(leading_tx);
+
+    /// Losing the Lease stops the controllers; winning it again starts them afresh.
+    #[tokio::test(start_paused = true)]
+    async fn controllers_follow_the_lease() {
+        let (tx, leading) = watch::channel(false);
+        let cancel = CancellationToken::new();
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let looping = {
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                lead(leading, &cancel, |term| {
+                    let started = started_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = started.send(());
+                        term.cancelled().await;
+                    })
+                })
+                .await
+            })
+        };
+        tx.send_replace(true);
+        started.recv().await.expect("started on winning the lease");
+        tx.send_replace(false);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(
+            started.try_recv().is_err(),
+            "not started again while following"
+        );
+        tx.send_replace(true);
+        started
+            .recv()
+            .await
+            .expect("started again on winning it again");
+        cancel.cancel();
+        looping.await.expect("the loop ends at cancel");
+    }
 }
