@@ -24,6 +24,7 @@
 pub(crate) mod fanout;
 pub mod namespaces;
 pub mod offloadings;
+pub mod read;
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -31,7 +32,7 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::ApiResource;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -153,60 +154,23 @@ pub fn nsoff_resource() -> ApiResource {
     ApiResource::erase::<NamespaceOffloading>(&())
 }
 
-/// Reads an untyped object as a NamespaceOffloading, without its managed fields.
-pub fn read_offloading(obj: &DynamicObject) -> Result<NamespaceOffloading, serde_json::Error> {
-    let mut raw = serde_json::to_value(obj)?;
-    if let Some(meta) = raw.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-        meta.remove("managedFields");
-    }
-    serde_json::from_value(raw)
+pub use read::UNREADABLE_ANNOTATION;
+
+/// A NamespaceOffloading read from its untyped form as the cache keeps it ([`read::from_value`]:
+/// typed, without managed fields or kubectl's last applied copy; an unreadable object keeps
+/// its metadata and the reason in [`UNREADABLE_ANNOTATION`]). Tests build objects with it.
+#[cfg(test)]
+pub(crate) fn typed_offloading(obj: kube::api::DynamicObject) -> NamespaceOffloading {
+    read::from_value(serde_json::to_value(obj).unwrap_or_default())
 }
 
-/// Set, in the cache only, on a NamespaceOffloading that does not read as one: why.
-pub const UNREADABLE_ANNOTATION: &str = "nsoffload.cache/unreadable";
-
-/// A NamespaceOffloading read from its untyped form, as the reconciler caches it: typed (a
-/// JSON tree costs several times the memory of the struct), without managed fields
-/// ([`read_offloading`] drops them) or
-/// kubectl's copy of the last applied object (nothing reads either). An object that does
-/// not read as a NamespaceOffloading keeps its metadata, with an empty spec and the reason
-/// in [`UNREADABLE_ANNOTATION`], so one malformed object is reported, not the whole list.
-pub fn typed_offloading(obj: DynamicObject) -> NamespaceOffloading {
-    let mut nsoff = match read_offloading(&obj) {
-        Ok(nsoff) => nsoff,
-        Err(e) => {
-            tracing::warn!(
-                namespace = obj.metadata.namespace.as_deref().unwrap_or_default(),
-                name = obj.metadata.name.as_deref().unwrap_or_default(),
-                error = %e,
-                "a NamespaceOffloading that cannot be read is cached without its spec"
-            );
-            let mut metadata = obj.metadata;
-            metadata.managed_fields = None;
-            metadata
-                .annotations
-                .get_or_insert_with(Default::default)
-                .insert(UNREADABLE_ANNOTATION.to_owned(), e.to_string());
-            NamespaceOffloading {
-                metadata,
-                spec: Default::default(),
-                status: None,
-            }
-        }
-    };
-    if let Some(annotations) = nsoff.metadata.annotations.as_mut() {
-        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-    nsoff
-}
-
-/// A watch event with its NamespaceOffloading typed by [`typed_offloading`].
-pub fn typed_event(event: Event<DynamicObject>) -> Event<NamespaceOffloading> {
+/// A watch event of [`read::Offloading`]s as NamespaceOffloadings.
+pub fn offloading_event(event: Event<read::Offloading>) -> Event<NamespaceOffloading> {
     match event {
-        Event::Apply(o) => Event::Apply(typed_offloading(o)),
-        Event::Delete(o) => Event::Delete(typed_offloading(o)),
+        Event::Apply(o) => Event::Apply(o.0),
+        Event::Delete(o) => Event::Delete(o.0),
         Event::Init => Event::Init,
-        Event::InitApply(o) => Event::InitApply(typed_offloading(o)),
+        Event::InitApply(o) => Event::InitApply(o.0),
         Event::InitDone => Event::InitDone,
     }
 }

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use kube::api::DynamicObject;
 use serde_json::{json, Value};
 
 use super::*;
@@ -192,4 +193,13 @@ async fn an_observer_sees_every_version_in_order_while_subscribed() {
         3,
         "no observer after the stream is dropped"
     );
+}
+
+/// The list readiness waits for is served by the API server's watch cache: any version, and
+/// no limit (with one, only the first page would come from the cache).
+#[test]
+fn listed_from_the_watch_cache_in_one_response() {
+    let config = list_from_cache();
+    assert_eq!(config.list_semantic, watcher::ListSemantic::Any);
+    assert_eq!(config.page_size, None);
 }
