@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
-use kube::api::ApiResource;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event};
@@ -147,11 +146,6 @@ pub fn trim_node(node: &mut Node) {
 /// A credential Secret without managed fields (its data is the kubeconfig, which is read).
 pub fn trim_secret(secret: &mut Secret) {
     secret.meta_mut().managed_fields = None;
-}
-
-/// The API resource of NamespaceOffloadings, for untyped watches.
-pub fn nsoff_resource() -> ApiResource {
-    ApiResource::erase::<NamespaceOffloading>(&())
 }
 
 pub use read::UNREADABLE_ANNOTATION;

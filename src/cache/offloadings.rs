@@ -179,9 +179,9 @@ pub fn entry_of(nsoff: &NamespaceOffloading) -> Option<(String, NamespaceEntry)>
 /// again: 2.4–2.6 s for 10,000 objects on the benchmark's API server, paginated or not, where
 /// the watch cache answers in 0.5–0.8 s. A limit would spoil it: the watch cache serves the
 /// first page, and every following page (a continue token) goes to etcd. The cost is the
-/// whole list in memory at once (15 MB of JSON and its decoded objects at 10,000), given
-/// back once the objects are stored; the list may be a few milliseconds older than etcd,
-/// which the watch that follows it catches up on.
+/// whole response in memory at once (15 MB of JSON at 10,000; its items are decoded one at
+/// a time, see `read`), given back once the objects are stored; the list may be a few
+/// milliseconds older than etcd, which the watch that follows it catches up on.
 fn list_from_cache() -> watcher::Config {
     let mut config = watcher::Config::default().any_semantic();
     config.page_size = None;
