@@ -29,6 +29,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Secret};
 use k8s_openapi::ByteString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt as _};
+use nsoffload::api::consts::OFFLOADING_ENABLED_LABEL;
 use nsoffload::api::NamespaceOffloading;
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
@@ -389,9 +390,23 @@ async fn dump_remotes(test: &str, remotes: &[Remote]) {
 
 /// Deletes the test's NamespaceOffloadings and gives the reconciler [`TIMEOUT`] to release
 /// them (deleting their twins); then deletes what of the test is left on the remote clusters.
+/// The quick-offloading label goes first: while a namespace carries it, the reconciler makes
+/// a deleted NamespaceOffloading again (SPEC §6), and the wait could never end.
 async fn leave_clean(s: &Scope, remotes: &[Remote]) {
     let test = s.test;
     let names = s.names();
+    let unlabel = json!({"metadata": {"labels": {OFFLOADING_ENABLED_LABEL: null}}});
+    for ns in &names {
+        let api: Api<Namespace> = Api::all(s.client.clone());
+        match api
+            .patch(ns, &PatchParams::default(), &Patch::Merge(&unlabel))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if api_status(&e).is_some_and(|(c, _)| c == 404) => {}
+            Err(e) => say(&format!("e2e: {test}: cleanup: unlabelling {ns}: {e}")),
+        }
+    }
     for ns in &names {
         let api: Api<NamespaceOffloading> = Api::namespaced(s.client.clone(), ns);
         match api.delete("offloading", &DeleteParams::default()).await {
