@@ -46,7 +46,7 @@ use crate::api::consts::{
 };
 use crate::api::{NamespaceOffloading, OffloadingPhase};
 use crate::cache::namespaces::Namespaces;
-use crate::cache::offloadings::OffloadingCache;
+use crate::cache::offloadings::{key_of, OffloadingCache};
 use crate::cache::{self, NamespaceMeta, Synced};
 use crate::metrics::ReconcileMetrics;
 
@@ -256,7 +256,7 @@ fn naming_cluster(
                 .as_ref()
                 .is_some_and(|s| s.remote_namespaces_conditions.contains_key(cluster))
         })
-        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .map(|o| key_of(o))
         .collect()
 }
 
@@ -374,11 +374,7 @@ pub async fn run(
     });
     let every_store = nsoff_reader.clone();
     let by_nodes = cache::selection_changes(node_events).flat_map(move |()| {
-        let all: Vec<_> = every_store
-            .state()
-            .iter()
-            .map(|o| ObjectRef::from_obj(o.as_ref()))
-            .collect();
+        let all: Vec<_> = every_store.state().iter().map(|o| key_of(o)).collect();
         futures_util::stream::iter(all)
     });
     // A namespace's change concerns the NamespaceOffloading inside it (an edited-away

@@ -84,7 +84,12 @@ where
         let due: Vec<ObjectRef<K>> = store
             .state()
             .iter()
-            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .map(|o| {
+                // A bare reference (no uid or resourceVersion): the queue holds nothing more.
+                let mut r = ObjectRef::from_obj(o.as_ref());
+                r.extra = Default::default();
+                r
+            })
             .filter(|r| slice_of(r) == slice)
             .collect();
         futures_util::stream::iter(due)
