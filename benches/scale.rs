@@ -102,7 +102,10 @@ async fn many(home: &Client, kubeconfig: &str, n: usize, log: &Path) -> anyhow::
     let min = rss.iter().cloned().fold(f64::MAX, f64::min);
     let max = rss.iter().cloned().fold(0.0, f64::max);
     let first: Vec<String> = rss.iter().take(10).map(|r| format!("{r:.1}")).collect();
-    println!("many: after {hold} s: RSS {rss_end:.1} MiB (min {min:.1}, max {max:.1}; first seconds {}); fds {fds_end} (peak {peak_fds}); CPU {cpu:.1} s", first.join(" "));
+    // "Flat": how far the hold's samples stray from their mean, either way.
+    let mean = rss.iter().sum::<f64>() / rss.len().max(1) as f64;
+    let (below, above) = (100.0 * (min / mean - 1.0), 100.0 * (max / mean - 1.0));
+    println!("many: after {hold} s: RSS {rss_end:.1} MiB (min {min:.1}, max {max:.1}, mean {mean:.1}: {below:+.1} % / {above:+.1} %; first seconds {}); fds {fds_end} (peak {peak_fds}); CPU {cpu:.1} s", first.join(" "));
     let lease = Api::<Lease>::namespaced(home.clone(), kit::SYSTEM)
         .get("nsoffload-reconciler")
         .await?;

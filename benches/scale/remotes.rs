@@ -1,6 +1,7 @@
 //! Case `remotes`: N NamespaceOffloadings over three real remote clusters, beside floors
 //! measured in the same run by a plain client.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -203,6 +204,7 @@ pub async fn run(
     );
 
     // Unoffloading, beside the time the remote namespace controllers need for as many.
+    let on_remotes_before = remote_requests(remotes).await?;
     let t = Instant::now();
     bulk(n, FLOOR_CONCURRENCY, |i| async move {
         for (_, _, c) in remotes {
@@ -214,6 +216,8 @@ pub async fn run(
     })
     .await?;
     let floor_gone = t.elapsed() + wait_gone(remotes, "floor-", Duration::from_secs(900)).await?;
+    let on_remotes_floor = remote_requests(remotes).await?;
+    let cpu_before = server.usage().2;
     let t = Instant::now();
     bulk(n, FLOOR_CONCURRENCY, |i| {
         let api: Api<NamespaceOffloading> = Api::namespaced(home.clone(), &format!("scale-{i}"));
@@ -232,10 +236,28 @@ pub async fn run(
     )
     .await?;
     let unoffload = t.elapsed();
+    let cpu = server.usage().2 - cpu_before;
+    let on_remotes_after = remote_requests(remotes).await?;
     println!(
-        "remotes: unoffload {n} x {k} in {:.1} s; remote namespace controllers alone {:.1} s; ratio {:.2}",
+        "remotes: unoffload {n} x {k} in {:.1} s (server CPU {cpu:.1} s); remote namespace controllers alone {:.1} s; ratio {:.2}",
         unoffload.as_secs_f64(), floor_gone.as_secs_f64(), unoffload.as_secs_f64() / floor_gone.as_secs_f64()
+    );
+    println!(
+        "remotes: requests to the remote API servers (all clients, {k} clusters): floor's deletions {}; unoffload {}",
+        kit::verbs_delta(&on_remotes_before, &on_remotes_floor),
+        kit::verbs_delta(&on_remotes_floor, &on_remotes_after)
     );
     server.stop().await?;
     Ok(())
+}
+
+/// [`kit::requests_by_verb`] summed over the remote clusters.
+async fn remote_requests(remotes: &[Remote]) -> anyhow::Result<BTreeMap<String, f64>> {
+    let mut sum = BTreeMap::new();
+    for (_, _, client) in remotes {
+        for (verb, n) in kit::requests_by_verb(client).await? {
+            *sum.entry(verb).or_default() += n;
+        }
+    }
+    Ok(sum)
 }
