@@ -134,3 +134,54 @@ fn a_drained_burst_gives_its_memory_back() {
     assert!(q.timers.capacity() < 1_000, "{}", q.timers.capacity());
     assert!(q.ready.capacity() < 1_000, "{}", q.ready.capacity());
 }
+
+/// A key (its name) that counts its copies.
+#[derive(Debug)]
+struct Counted(&'static str, std::rc::Rc<std::cell::Cell<usize>>);
+
+impl PartialEq for Counted {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Counted {}
+impl std::hash::Hash for Counted {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.0.hash(h);
+    }
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.1.set(self.1.get() + 1);
+        Counted(self.0, self.1.clone())
+    }
+}
+
+#[test]
+fn a_waiting_key_is_held_once() {
+    let now = Instant::now();
+    let copies = std::rc::Rc::new(std::cell::Cell::new(0));
+    let key = |name| Counted(name, copies.clone());
+    let mut q = WorkQueue::default();
+    for name in ["a", "b", "a"] {
+        q.trigger(key(name));
+    }
+    assert_eq!(
+        copies.get(),
+        0,
+        "waiting in the ready list and the set: no copy"
+    );
+    let a = q.pop(now).unwrap();
+    assert_eq!(copies.get(), 1, "one copy, handed to the pass");
+    q.trigger(key("a"));
+    q.finish(a, Some(now + secs(5)));
+    let b = q.pop(now).unwrap();
+    q.finish(b, Some(now + secs(5)));
+    assert_eq!(
+        copies.get(),
+        2,
+        "running, triggered again and requeued: no copy"
+    );
+    assert_eq!(drain(&mut q, now).len(), 1, "a, triggered while it ran");
+}
