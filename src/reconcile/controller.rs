@@ -104,6 +104,8 @@ struct Shared {
     resync: Duration,
     /// Consecutive failures per object, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Consecutive looks per object still waiting for twin deletions.
+    waits: Mutex<HashMap<String, u32>>,
     /// Last phase per object, for the phase gauge.
     phases: Mutex<HashMap<String, OffloadingPhase>>,
     /// Clusters with a reachability series, so a gone cluster's series can be removed.
@@ -123,6 +125,21 @@ impl Shared {
         let n = f.entry(key.to_owned()).or_default();
         *n = n.saturating_add(1);
         backoff(*n - 1)
+    }
+
+    /// One more look waiting for twin deletions: when to look again.
+    fn waiting(&self, key: &str) -> Duration {
+        let mut w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
+        let n = w.entry(key.to_owned()).or_default();
+        *n = n.saturating_add(1);
+        plan::wake_fallback(*n - 1)
+    }
+
+    fn done_waiting(&self, key: &str) {
+        self.waits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
     }
 
     fn succeeded(&self, key: &str) {
@@ -208,10 +225,14 @@ async fn reconcile(
     shared.track_violating(&nsoff.namespace().unwrap_or_default(), &report);
     shared.publish(&nsoff, &report);
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
-    let again = match plan::next_look(report.phase, report.settling) {
+    let next = plan::next_look(report.phase, report.settling);
+    if next != NextLook::OnTwinDeletion {
+        shared.done_waiting(&key);
+    }
+    let again = match next {
         NextLook::OnChange => None,
         NextLook::Soon => Some(plan::SOON),
-        NextLook::OnTwinDeletion => Some(plan::WAKE_FALLBACK),
+        NextLook::OnTwinDeletion => Some(shared.waiting(&key)),
         // The sweep comes back to it within a resync interval; no timer per converged object.
         NextLook::Resync => {
             shared.succeeded(&key);
@@ -347,6 +368,7 @@ pub async fn run(
         metrics,
         resync: config.resync,
         failures: Mutex::new(HashMap::new()),
+        waits: Mutex::new(HashMap::new()),
         phases: Mutex::new(HashMap::new()),
         reported: Mutex::default(),
         expectations: expectations.clone(),

@@ -382,3 +382,10 @@ fn when_to_look_again() {
         );
     }
 }
+
+#[test]
+fn waits_for_twin_deletions_grow_to_a_minute() {
+    let waits: Vec<u64> = (0..6).map(|n| wake_fallback(n).as_secs()).collect();
+    assert_eq!(waits, [10, 20, 40, 60, 60, 60]);
+    assert_eq!(wake_fallback(u32::MAX), WAKE_FALLBACK_MAX);
+}

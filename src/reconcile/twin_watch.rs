@@ -7,14 +7,16 @@
 //! still released up to 2 s late. Here one metadata-only watch per remote cluster, restricted
 //! to the twins of this home cluster (label `liqo.io/remote-cluster-id=<home id>`), turns each
 //! twin's deletion into a trigger of the NamespaceOffloading named by its
-//! `liqo.io/original-name` annotation; the poll is only a fallback (see [`super::plan`]).
+//! `liqo.io/original-name` annotation; a twin that a re-list no longer shows (deleted while
+//! the watch was down) wakes it too ([`Twins`]). The poll is only a fallback (see
+//! [`super::plan::wake_fallback`]).
 //! A twin deleted behind our back is recreated at once for the same reason.
 //!
 //! The set of watches follows the credential Secrets: [`plan_watches`] (pure) compares the
 //! Secrets with the running watches and says which to start and stop; a cluster whose
 //! watch cannot be built is tried again at the next look.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,20 +45,83 @@ type TwinMeta = PartialObjectMeta<Namespace>;
 /// How often the credential Secrets are compared with the running watches.
 const LOOK_EVERY: Duration = Duration::from_secs(5);
 
-/// The NamespaceOffloading a twin-namespace event concerns: a deletion of one of our twins
-/// (owner annotation `<home id>/<namespace>`).
-pub(crate) fn woken(
-    event: &Event<TwinMeta>,
-    home_id: &str,
-) -> Option<ObjectRef<NamespaceOffloading>> {
-    let Event::Delete(twin) = event else {
-        return None;
-    };
+/// The NamespaceOffloading `twin` belongs to, when it is one of ours (owner annotation
+/// `<home id>/<namespace>`, agreeing with its original-name annotation).
+fn owner_of(twin: &TwinMeta, home_id: &str) -> Option<ObjectRef<NamespaceOffloading>> {
     let annotations = twin.metadata.annotations.as_ref()?;
     let namespace = annotations.get(ORIGINAL_NAME_ANNOTATION)?;
     let owner = annotations.get(OWNER_ANNOTATION)?;
     (*owner == format!("{home_id}/{namespace}"))
         .then(|| ObjectRef::new(NSOFF_NAME).within(namespace))
+}
+
+/// Our twins one watch has seen, so that a re-list no longer showing one counts as its
+/// deletion: a watch that was down (a remote API server restarting, a network cut) delivers
+/// no deletion event for a twin deleted meanwhile, and without this its NamespaceOffloading
+/// would wait for the fallback look.
+#[derive(Debug)]
+pub(crate) struct Twins {
+    home_id: String,
+    /// Twin name → the NamespaceOffloading it belongs to.
+    known: HashMap<String, ObjectRef<NamespaceOffloading>>,
+    /// During a (re-)list: the twins listed so far.
+    listing: Option<HashSet<String>>,
+}
+
+impl Twins {
+    pub(crate) fn new(home_id: &str) -> Self {
+        Twins {
+            home_id: home_id.to_owned(),
+            known: HashMap::new(),
+            listing: None,
+        }
+    }
+
+    /// The NamespaceOffloadings `event` wakes: those whose twin it shows deleted.
+    pub(crate) fn on(&mut self, event: &Event<TwinMeta>) -> Vec<ObjectRef<NamespaceOffloading>> {
+        match event {
+            Event::Init => {
+                self.listing = Some(HashSet::new());
+                Vec::new()
+            }
+            Event::InitApply(twin) | Event::Apply(twin) => {
+                let name = twin.metadata.name.clone().unwrap_or_default();
+                match owner_of(twin, &self.home_id) {
+                    Some(nsoff) => {
+                        if let Some(listed) = self.listing.as_mut() {
+                            listed.insert(name.clone());
+                        }
+                        self.known.insert(name, nsoff);
+                    }
+                    // No longer ours: not our twin, its fate is not ours to follow.
+                    None => {
+                        self.known.remove(&name);
+                    }
+                }
+                Vec::new()
+            }
+            Event::Delete(twin) => {
+                if let Some(name) = &twin.metadata.name {
+                    self.known.remove(name);
+                }
+                owner_of(twin, &self.home_id).into_iter().collect()
+            }
+            Event::InitDone => {
+                let Some(listed) = self.listing.take() else {
+                    return Vec::new();
+                };
+                let gone: Vec<String> = self
+                    .known
+                    .keys()
+                    .filter(|name| !listed.contains(*name))
+                    .cloned()
+                    .collect();
+                let woken = gone.iter().filter_map(|n| self.known.remove(n)).collect();
+                self.known.shrink_to_fit();
+                woken
+            }
+        }
+    }
 }
 
 /// Which watches to start (cluster → Secret version) and which to stop, given the clusters
@@ -167,10 +232,11 @@ async fn watch_one(client: kube::Client, cluster: String, wake: Wake) {
     )
     .default_backoff();
     let mut events = std::pin::pin!(events);
+    let mut twins = Twins::new(&wake.home_id);
     while let Some(event) = events.next().await {
         match event {
             Ok(event) => {
-                if let Some(nsoff) = woken(&event, &wake.home_id) {
+                for nsoff in twins.on(&event) {
                     let namespace = nsoff.namespace.as_deref().unwrap_or_default();
                     let key = super::object_key(namespace, &nsoff.name);
                     wake.seen.forget_one(&key, &cluster);
@@ -196,13 +262,20 @@ mod tests {
         .unwrap()
     }
 
+    /// Our twin of `original`.
+    fn ours(original: &str) -> TwinMeta {
+        twin(&format!("home/{original}"), original)
+    }
+
+    fn shop() -> Vec<ObjectRef<NamespaceOffloading>> {
+        vec![ObjectRef::new(NSOFF_NAME).within("shop")]
+    }
+
     #[test]
     fn only_the_deletion_of_our_own_twin_wakes_its_offloading() {
         let ours = twin("home/shop", "shop");
-        assert_eq!(
-            woken(&Event::Delete(ours.clone()), "home"),
-            Some(ObjectRef::new(NSOFF_NAME).within("shop"))
-        );
+        let mut twins = Twins::new("home");
+        assert_eq!(twins.on(&Event::Delete(ours.clone())), shop());
         for (what, event) in [
             ("created or changed", Event::Apply(ours.clone())),
             ("listed", Event::InitApply(ours.clone())),
@@ -212,10 +285,44 @@ mod tests {
                 Event::Delete(twin("home/cart", "shop")),
             ),
         ] {
-            assert_eq!(woken(&event, "home"), None, "{what}");
+            assert_eq!(twins.on(&event), [], "{what}");
         }
         let bare: TwinMeta = serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap();
-        assert_eq!(woken(&Event::Delete(bare), "home"), None, "no annotations");
+        assert_eq!(twins.on(&Event::Delete(bare)), [], "no annotations");
+    }
+
+    #[test]
+    fn a_twin_missing_from_a_relist_counts_as_deleted() {
+        let mut twins = Twins::new("home");
+        // The first list: nothing known before, nothing woken.
+        twins.on(&Event::Init);
+        for original in ["shop", "cart", "mail"] {
+            twins.on(&Event::InitApply(ours(original)));
+        }
+        // Another home's twin, and one of ours whose owner annotation was changed.
+        twins.on(&Event::InitApply(twin("other/blog", "blog")));
+        assert_eq!(twins.on(&Event::InitDone), [], "a first list wakes nothing");
+        twins.on(&Event::Apply(twin("someone/mail", "mail")));
+        twins.on(&Event::Apply(twin("home/news", "news")));
+
+        // The watch was down: cart's twin was deleted meanwhile; the re-list shows the rest.
+        twins.on(&Event::Init);
+        for original in ["shop", "news"] {
+            twins.on(&Event::InitApply(ours(original)));
+        }
+        assert_eq!(
+            twins.on(&Event::InitDone),
+            [ObjectRef::new(NSOFF_NAME).within("cart")],
+            "only ours, and only the one gone"
+        );
+        // A second re-list showing the same twins wakes nothing more.
+        twins.on(&Event::Init);
+        for original in ["shop", "news"] {
+            twins.on(&Event::InitApply(ours(original)));
+        }
+        assert_eq!(twins.on(&Event::InitDone), []);
+        assert_eq!(twins.on(&Event::Delete(twin("home/shop", "shop"))), shop());
+        assert_eq!(twins.known.len(), 1, "news only");
     }
 
     #[test]
