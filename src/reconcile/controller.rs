@@ -135,6 +135,12 @@ impl Shared {
         plan::wake_fallback(*n - 1)
     }
 
+    /// A deleted object: its failure and wait counts go.
+    fn forget(&self, key: &str) {
+        self.done_waiting(key);
+        self.succeeded(key);
+    }
+
     fn done_waiting(&self, key: &str) {
         self.waits
             .lock()
@@ -430,8 +436,12 @@ pub async fn run(
     let pass = move |r: ObjectRef<NamespaceOffloading>| {
         let (shared, reader) = (shared.clone(), reader.clone());
         async move {
-            // Gone from the cache: deleted, nothing left to do.
-            let nsoff = reader.get(&r)?;
+            // Gone from the cache: deleted, nothing left to do (nor to remember).
+            let Some(nsoff) = reader.get(&r) else {
+                let key = super::object_key(r.namespace.as_deref().unwrap_or_default(), &r.name);
+                shared.forget(&key);
+                return None;
+            };
             match reconcile(nsoff.clone(), shared.clone()).await {
                 Ok(again) => again,
                 Err(e) => Some(error_policy(&nsoff, &e, &shared)),
