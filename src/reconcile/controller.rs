@@ -12,7 +12,7 @@
 //! Passes run on [`super::runner`]: converged objects hold no timer, a sweep resyncs each
 //! one once per interval, spread over it (which also recreates twins deleted behind our
 //! back while a twin watch was down); objects still converging come back quickly, failing
-//! ones with exponential backoff.
+//! ones with exponential backoff ([`super::pacing`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -32,7 +32,8 @@ use super::events::{EventQueue, Events};
 use super::expect::Expectations;
 use super::flow::{self, Context, Report};
 use super::home::HomeError;
-use super::plan::{self, NextLook};
+use super::pacing::Pacing;
+use super::plan;
 use super::pods::PodAudit;
 use super::quick::QuickCaches;
 use super::ratelimit::ApiLimits;
@@ -101,11 +102,8 @@ struct Shared {
     synced: [Synced; 3],
     events: EventQueue,
     metrics: ReconcileMetrics,
-    resync: Duration,
-    /// Consecutive failures per object, for backoff.
-    failures: Mutex<HashMap<String, u32>>,
-    /// Consecutive looks per object still waiting for twin deletions.
-    waits: Mutex<HashMap<String, u32>>,
+    /// Requeue delays (backoff, the wait for twin deletions).
+    pacing: Pacing,
     /// Last phase per object, for the phase gauge.
     phases: Mutex<HashMap<String, OffloadingPhase>>,
     /// Clusters with a reachability series, so a gone cluster's series can be removed.
@@ -114,47 +112,7 @@ struct Shared {
     expectations: Arc<Expectations>,
 }
 
-/// 1 s doubling per consecutive failure, capped at 5 minutes.
-pub(crate) fn backoff(failures: u32) -> Duration {
-    Duration::from_secs(1u64 << failures.min(9)).min(Duration::from_secs(300))
-}
-
 impl Shared {
-    fn failed(&self, key: &str) -> Duration {
-        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = f.entry(key.to_owned()).or_default();
-        *n = n.saturating_add(1);
-        backoff(*n - 1)
-    }
-
-    /// One more look waiting for twin deletions: when to look again.
-    fn waiting(&self, key: &str) -> Duration {
-        let mut w = self.waits.lock().unwrap_or_else(|e| e.into_inner());
-        let n = w.entry(key.to_owned()).or_default();
-        *n = n.saturating_add(1);
-        plan::wake_fallback(*n - 1)
-    }
-
-    /// A deleted object: its failure and wait counts go.
-    fn forget(&self, key: &str) {
-        self.done_waiting(key);
-        self.succeeded(key);
-    }
-
-    fn done_waiting(&self, key: &str) {
-        self.waits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
-
-    fn succeeded(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
-
     fn track_phase(&self, key: &str, phase: Option<OffloadingPhase>) {
         track_phase(&self.metrics, &self.phases, key, phase);
     }
@@ -232,21 +190,7 @@ async fn reconcile(
     shared.publish(&nsoff, &report);
     tracing::debug!(nsoff = %key, phase = ?report.phase, written = report.status_written, "reconciled");
     let next = plan::next_look(report.phase, report.settling);
-    if next != NextLook::OnTwinDeletion {
-        shared.done_waiting(&key);
-    }
-    let again = match next {
-        NextLook::OnChange => None,
-        NextLook::Soon => Some(plan::SOON),
-        NextLook::OnTwinDeletion => Some(shared.waiting(&key)),
-        // The sweep comes back to it within a resync interval; no timer per converged object.
-        NextLook::Resync => {
-            shared.succeeded(&key);
-            None
-        }
-        NextLook::Backoff => Some(shared.failed(&key).min(shared.resync)),
-    };
-    Ok(again)
+    Ok(shared.pacing.after(&key, next))
 }
 
 /// Counts a failed pass and says when to retry it (exponential backoff per object).
@@ -254,7 +198,7 @@ fn error_policy(nsoff: &NamespaceOffloading, error: &ReconcileError, shared: &Sh
     let key = key(nsoff);
     shared.metrics.reconciled("error");
     shared.metrics.failed(error.reason());
-    let delay = shared.failed(&key);
+    let delay = shared.pacing.failed(&key);
     tracing::warn!(nsoff = %key, error = %error, retry_in = ?delay, "reconcile failed");
     delay
 }
@@ -372,9 +316,7 @@ pub async fn run(
         synced: [nodes_synced, namespaces_synced, secrets_synced],
         events,
         metrics,
-        resync: config.resync,
-        failures: Mutex::new(HashMap::new()),
-        waits: Mutex::new(HashMap::new()),
+        pacing: Pacing::new(config.resync),
         phases: Mutex::new(HashMap::new()),
         reported: Mutex::default(),
         expectations: expectations.clone(),
@@ -439,7 +381,7 @@ pub async fn run(
             // Gone from the cache: deleted, nothing left to do (nor to remember).
             let Some(nsoff) = reader.get(&r) else {
                 let key = super::object_key(r.namespace.as_deref().unwrap_or_default(), &r.name);
-                shared.forget(&key);
+                shared.pacing.forget(&key);
                 return None;
             };
             match reconcile(nsoff.clone(), shared.clone()).await {

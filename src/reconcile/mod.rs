@@ -15,6 +15,7 @@ pub(crate) mod expect;
 pub mod flow;
 pub mod home;
 pub mod leader;
+mod pacing;
 pub mod plan;
 pub mod pods;
 pub(crate) mod quick;
