@@ -94,6 +94,14 @@ impl<K, S> EventStream<K> for S where
 {
 }
 
+/// Marks a cache synced (its first list complete); the first time, logs `what` was listed
+/// and how many objects that list held. Later lists change nothing and wake no one.
+pub(crate) fn mark_synced(tx: &watch::Sender<bool>, what: &str, count: impl FnOnce() -> usize) {
+    if tx.send_if_modified(|s| !std::mem::replace(s, true)) {
+        tracing::info!(count = count(), "{what} listed; cache synced");
+    }
+}
+
 /// Turns `synced` true at the stream's first complete list.
 fn signal_synced<K>(
     events: impl EventStream<K>,

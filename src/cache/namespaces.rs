@@ -144,10 +144,9 @@ impl Namespaces {
                     *facts = fresh;
                     changed
                 };
-                if !self.synced_tx.send_replace(true) {
-                    let count = self.facts.read().unwrap_or_else(|e| e.into_inner()).len();
-                    tracing::info!(count, "namespaces listed; cache synced");
-                }
+                super::mark_synced(&self.synced_tx, "namespaces", || {
+                    self.facts.read().unwrap_or_else(|e| e.into_inner()).len()
+                });
                 changed
             }
         };

@@ -262,13 +262,9 @@ impl Feeder {
                 .update(|snap| snap.with_offloadings(entries.clone()));
             self.changed = false;
         }
-        if self
-            .synced
-            .send_if_modified(|s| !std::mem::replace(s, true))
-        {
-            let count = self.cache.store.state().len();
-            tracing::info!(count, "NamespaceOffloadings listed; cache synced");
-        }
+        super::mark_synced(&self.synced, "NamespaceOffloadings", || {
+            self.cache.store.state().len()
+        });
     }
 
     /// Applies `events` in batches until they end or `cancel`.
