@@ -96,6 +96,19 @@ pub fn api_status(e: &kube::Error) -> Option<(u16, &str)> {
     }
 }
 
+/// Sets (`Some`) or removes (`None`) one label of namespace `ns` with a merge patch.
+pub async fn label_namespace(
+    client: &Client,
+    ns: &str,
+    key: &str,
+    value: Option<&str>,
+) -> Result<Namespace, kube::Error> {
+    let patch = json!({"metadata": {"labels": {key: value}}});
+    Api::<Namespace>::all(client.clone())
+        .patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+}
+
 /// Expects `result` to be a denial by the admission webhook `webhook`: HTTP 403 and the API
 /// server's `admission webhook "<webhook>" denied the request: ` prefix. Returns the message.
 pub fn expect_denied<T>(result: Result<T, kube::Error>, webhook: &str) -> anyhow::Result<String> {

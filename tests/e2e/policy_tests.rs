@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use crate::fixtures::{cs, nsoff, offloaded_namespace, pod, req, term, unprocessed};
 use crate::harness::{E2e, NSOFF_WEBHOOK, POD_WEBHOOK, SUITE_LABEL};
-use crate::kit::{api_status, check, expect_denied, retry, Attempt};
+use crate::kit::{api_status, check, expect_denied, label_namespace, retry, Attempt};
 
 /// Waits (dry runs) while `stale` says an outcome reflects a lagging cache (`None`: admitted;
 /// `Some(message)`: refused), then expects a real pod creation in `ns` to be denied by the pod
@@ -282,8 +282,6 @@ async fn namespace_quick_offloading_label() {
             ("liqo.io/enabled", "true"),
             ("liqo.io/scheduling-enabled", "true"),
         );
-        let pp = PatchParams::default();
-
         let created = s.namespace(&[enabled]).await?;
         expect_labels(
             "created with liqo.io/enabled",
@@ -301,10 +299,8 @@ async fn namespace_quick_offloading_label() {
         let plain = api.get(&plain.name_any()).await?;
         expect_labels("created without liqo.io/enabled", &plain, &[])?;
 
-        let add = json!({"metadata": {"labels": {"liqo.io/enabled": "true"}}});
-        let updated = api
-            .patch(&plain.name_any(), &pp, &Patch::Merge(&add))
-            .await?;
+        let updated =
+            label_namespace(&s.client, &plain.name_any(), enabled.0, Some(enabled.1)).await?;
         expect_labels(
             "update adding liqo.io/enabled",
             &updated,
@@ -313,10 +309,7 @@ async fn namespace_quick_offloading_label() {
 
         // Another update of an enabled namespace (the reconciler removing the scheduling
         // label for the Local strategy) must not be undone.
-        let remove = json!({"metadata": {"labels": {"liqo.io/scheduling-enabled": null}}});
-        let updated = api
-            .patch(&quick.name_any(), &pp, &Patch::Merge(&remove))
-            .await?;
+        let updated = label_namespace(&s.client, &quick.name_any(), scheduling.0, None).await?;
         expect_labels("update removing the scheduling label", &updated, &[enabled])?;
         let stored = api.get(&quick.name_any()).await?;
         expect_labels(

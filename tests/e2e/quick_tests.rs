@@ -6,15 +6,14 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context as _};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use kube::{Client, ResourceExt as _};
+use nsoffload::api::consts::OFFLOADING_ENABLED_LABEL;
 use nsoffload::api::NamespaceOffloading;
 use nsoffload::api::PodOffloadingStrategy::Remote;
-use serde_json::json;
 
 use crate::fixtures::nsoff;
-use crate::kit::wait_until;
+use crate::kit::{label_namespace, wait_until};
 use crate::reconcile_expect::{create, wait_nsoff_gone};
 use crate::remote::{check_remote, ReconcileEnv};
 
@@ -39,9 +38,7 @@ async fn wait_label_made(client: &Client, ns: &str) -> anyhow::Result<NamespaceO
 }
 
 async fn set_label(client: &Client, ns: &str, value: Option<&str>) -> anyhow::Result<()> {
-    let patch = json!({"metadata": {"labels": {"liqo.io/enabled": value}}});
-    Api::<Namespace>::all(client.clone())
-        .patch(ns, &PatchParams::default(), &Patch::Merge(&patch))
+    label_namespace(client, ns, OFFLOADING_ENABLED_LABEL, value)
         .await
         .with_context(|| format!("labelling namespace {ns}"))?;
     Ok(())

@@ -38,7 +38,7 @@ use crate::harness::{
     client, say, E2e, ServerMode, FIELD_MANAGER, HOME_CLUSTER_ID, KUBECONFIG_ENV, SERVER_NAMESPACE,
     SUITE_LABEL,
 };
-use crate::kit::{api_status, check, wait_until, Scope};
+use crate::kit::{api_status, check, label_namespace, wait_until, Scope};
 use crate::supervisor::sweep_remote;
 
 /// Comma-separated `id=kubeconfig` pairs of 1 to 3 remote clusters; skipped without it.
@@ -395,13 +395,8 @@ async fn dump_remotes(test: &str, remotes: &[Remote]) {
 async fn leave_clean(s: &Scope, remotes: &[Remote]) {
     let test = s.test;
     let names = s.names();
-    let unlabel = json!({"metadata": {"labels": {OFFLOADING_ENABLED_LABEL: null}}});
     for ns in &names {
-        let api: Api<Namespace> = Api::all(s.client.clone());
-        match api
-            .patch(ns, &PatchParams::default(), &Patch::Merge(&unlabel))
-            .await
-        {
+        match label_namespace(&s.client, ns, OFFLOADING_ENABLED_LABEL, None).await {
             Ok(_) => {}
             Err(e) if api_status(&e).is_some_and(|(c, _)| c == 404) => {}
             Err(e) => say(&format!("e2e: {test}: cleanup: unlabelling {ns}: {e}")),
